@@ -1,0 +1,190 @@
+"""The `edgebench` command line. Each command's logic is a plain function elsewhere (testable without
+the CLI); this module only parses arguments and imports the handler lazily, so `--help` is instant.
+
+Errors: a HarnessError becomes one line on stderr and a non-zero exit; tracebacks only with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Callable, Sequence
+
+from . import __version__
+from .errors import HarnessError
+
+EPILOG = """\
+Quickstart:
+  edgebench demo                       benchmark the shipped digits pair on this machine
+  edgebench run devices/local.toml     run a device profile (several profiles: devices run concurrently)
+  edgebench report results/<run>       summary.csv, pairs.csv and report.html for a run
+  edgebench compare RUN_A RUN_B        what changed between two runs (non-zero exit on regression)
+"""
+
+
+def _handler(path: str) -> Callable[[argparse.Namespace], int]:
+    """Resolve 'module:function' lazily, so heavy imports happen only for the command being run."""
+
+    def call(args: argparse.Namespace) -> int:
+        module_name, func_name = path.split(":")
+        module = importlib.import_module(module_name)
+        return getattr(module, func_name)(args)
+
+    return call
+
+
+def _add_matrix_overrides(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "matrix overrides",
+        "Each flag replaces the matching key of every profile's [matrix] table for this run only; "
+        "keys not overridden keep the profile's values. Values are comma-separated.",
+    )
+    g.add_argument("--models", help="zoo names (digits, digits-separable, mobilenet_v1_1.0_224) or "
+                   "model file paths; replaces matrix.models")
+    g.add_argument("--runtime", "--runtimes", dest="runtimes",
+                   help="onnxruntime and/or tflite; replaces matrix.runtimes")
+    g.add_argument("--precisions", help="fp32, fp16, int8; replaces matrix.precisions")
+    g.add_argument("--threads", help="thread counts, e.g. 1,2; replaces matrix.threads")
+    g.add_argument("--modes", help="perf and/or accuracy; replaces matrix.modes")
+    g.add_argument("--trials", type=int, help="trials per config (each a fresh process); replaces matrix.trials")
+    g.add_argument("--quick", action="store_true",
+                   help="a smoke run: 1 trial, short warm-up and measuring time (overrides the stopping "
+                        "rule; explicit --trials still wins)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgebench",
+        description="Benchmark depthwise-separable networks against their standard-convolution twins "
+                    "on real devices, and put the measured speedup beside the theory.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"edgebench {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    # run ---------------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "run", help="run the benchmark matrix of one or more device profiles",
+        description="Run every (model x runtime x precision x threads x mode) config of each profile, "
+                    "in trials interleaved across configs, each job in a fresh process with a timeout. "
+                    "Records are appended to results/<run-id>/records.jsonl as each job ends; the "
+                    "summary, pairs and HTML report are written at the end. Several profiles run "
+                    "their devices concurrently, one job at a time per device, into one run folder.",
+    )
+    p.add_argument("profiles", nargs="*", metavar="PROFILE", help="device profile TOML files")
+    _add_matrix_overrides(p)
+    p.add_argument("--out", help="results root (default: results/ in the repository)")
+    p.add_argument("--run-id", help="name of the run folder (default: timestamp + device names)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run: only the jobs without a record are run "
+                        "(profiles and overrides are read from RUN_DIR/run.json)")
+    p.add_argument("--no-report", action="store_true", help="skip writing the CSV/HTML report at the end")
+    p.add_argument("--seed", type=int, help="seed of the trial order (recorded in run.json)")
+    p.set_defaults(func=_handler("harness.orchestrate:cmd_run"))
+
+    # demo --------------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "demo", help="benchmark the shipped digits pair on this machine (no TensorFlow needed)",
+        description="Runs devices/local.toml on the shipped digits twins: ONNX Runtime and LiteRT, fp32 "
+                    "and int8, 1 and 2 threads, perf and accuracy; ends with the table and the paths of "
+                    "summary.csv, pairs.csv and report.html.",
+    )
+    p.add_argument("--out", help="results root (default: results/ in the repository)")
+    p.add_argument("--quick", action="store_true", help="shorter measuring (a smoke test)")
+    p.set_defaults(func=_handler("harness.orchestrate:cmd_demo"))
+
+    # report ------------------------------------------------------------------------------------
+    p = sub.add_parser("report", help="summarise a run: summary.csv, pairs.csv, report.html",
+                       description="Reads RUN_DIR/records.jsonl (skipping and naming any line it "
+                                   "cannot read) and writes the tables and the HTML report into RUN_DIR.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--no-html", action="store_true", help="write the CSV files only")
+    p.set_defaults(func=_handler("harness.collect:cmd_report"))
+
+    # compare -----------------------------------------------------------------------------------
+    p = sub.add_parser("compare", help="what changed between two runs; non-zero exit on regression",
+                       description="Joins the configs of two runs and marks each row better, worse, "
+                                   "newly failing, fixed or not comparable. Exits 2 when a significant "
+                                   "slowdown exceeds --threshold (a CI gate), 0 otherwise.")
+    p.add_argument("run_a", metavar="RUN_A", help="baseline run folder")
+    p.add_argument("run_b", metavar="RUN_B", help="new run folder")
+    p.add_argument("--threshold", default="5%",
+                   help="smallest slowdown of the median that counts as a regression (default 5%%)")
+    p.add_argument("--csv", help="also write the comparison table to this CSV file")
+    p.set_defaults(func=_handler("harness.compare:cmd_compare"))
+
+    # models ------------------------------------------------------------------------------------
+    p = sub.add_parser("models", help="the model zoo: list, build, inspect")
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION")
+    q = msub.add_parser("list", help="artifacts in the manifest: formats, sizes, params, MACs, accuracy")
+    q.add_argument("--verify", action="store_true", help="also check every artifact's sha256")
+    q.set_defaults(func=_handler("harness.zoo.commands:cmd_list"))
+    q = msub.add_parser("build", help="train and export families from models/zoo.toml (needs the export extra)",
+                        description="Builds with Keras, trains where a dataset is given, and exports each "
+                                    "twin to ONNX fp32/int8 and TFLite fp32/fp16/int8. A family whose inputs "
+                                    "did not change is skipped (use --force to rebuild).")
+    q.add_argument("--family", action="append", help="family name (repeatable; default: all)")
+    q.add_argument("--force", action="store_true", help="rebuild even if the inputs did not change")
+    q.add_argument("--zoo-toml", help="zoo declaration (default: models/zoo.toml)")
+    q.add_argument("--out", help="artifact folder (default: models/zoo)")
+    q.set_defaults(func=_handler("harness.zoo.commands:cmd_build"))
+    q = msub.add_parser("inspect", help="multiply-adds and params per layer kind of any .onnx/.tflite file",
+                        description="Counting rule: one multiply-add counts once; BatchNorm is folded "
+                                    "into the preceding convolution; bias adds and activations are not "
+                                    "counted. With two files, prints the ratio FILE/FILE2.")
+    q.add_argument("file", metavar="FILE")
+    q.add_argument("file2", metavar="FILE2", nargs="?")
+    q.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    q.set_defaults(func=_handler("harness.zoo.commands:cmd_inspect"))
+
+    # devices -----------------------------------------------------------------------------------
+    p = sub.add_parser("devices", help="check profiles and devices; set up emulated ARM")
+    dsub = p.add_subparsers(dest="devices_command", metavar="ACTION")
+    q = dsub.add_parser("check", help="validate a profile and probe its device: what is missing and how to install it")
+    q.add_argument("profiles", nargs="+", metavar="PROFILE")
+    q.set_defaults(func=_handler("harness.devices:cmd_check"))
+    q = dsub.add_parser("setup-qemu", help="build the emulated arm64 environment (qemu + sysroot + wheels)",
+                        description="Fetches qemu-aarch64-static, builds an arm64 Python sysroot from "
+                                    "Debian's packages, writes an ARM /proc/cpuinfo into it and installs "
+                                    "aarch64 wheels. Cached: a second call takes seconds.")
+    q.add_argument("--cpu", default="cortex-a72", help="emulated CPU (cortex-a72: Pi 4; cortex-a76: Pi 5)")
+    q.add_argument("--dir", help="where to build it (default: ~/.cache/edgebench/arm64)")
+    q.add_argument("--force", action="store_true", help="rebuild even if cached")
+    q.set_defaults(func=_handler("harness.devices.qemu_setup:cmd_setup_qemu"))
+
+    # import-native -----------------------------------------------------------------------------
+    p = sub.add_parser("import-native", help="turn a saved benchmark_model / onnxruntime_perf_test output into a record",
+                       description="Parses the output of TFLite's benchmark_model or onnxruntime_perf_test "
+                                   "(any format they have printed over the years) and prints one record as "
+                                   "JSON. Lines it cannot read are named on stderr.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--tool", required=True, choices=["benchmark_model", "onnxruntime_perf_test"])
+    p.set_defaults(func=_handler("harness.native:cmd_import_native"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        # `edgebench models` with no action: show that group's help
+        parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "--help"])
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except HarnessError as exc:
+        if args.debug or os.environ.get("EDGEBENCH_DEBUG"):
+            raise
+        print(f"edgebench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgebench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

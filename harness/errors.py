@@ -1,0 +1,35 @@
+"""The one family of user-facing errors. The CLI prints them as one line and exits non-zero."""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """A problem the user can fix: the message names the file, key or host and says what to do."""
+
+    exit_code = 1
+
+
+class ProfileError(HarnessError):
+    """A device profile (TOML) is invalid."""
+
+
+class ZooError(HarnessError):
+    """The model zoo (zoo.toml, manifest, artifacts) is invalid or incomplete."""
+
+
+class DeviceError(HarnessError):
+    """A device cannot be reached or cannot run what it was asked to run."""
+
+
+class ModelFileError(HarnessError):
+    """A model file is missing, truncated or not the format its name says."""
+
+
+class RunDirError(HarnessError):
+    """A results folder is not a run, or its records cannot be read."""
+
+
+class RegressionFound(HarnessError):
+    """`edgebench compare` found a significant regression beyond the threshold."""
+
+    exit_code = 2
