@@ -14,7 +14,11 @@ Schema (MANIFEST_SCHEMA_VERSION 1), paths relative to the manifest's folder:
                  "outputs": [same], "params": int, "macs": int,
                  "eval": {"path", "sha256"} | null, "reference_accuracy": float | null}]
 }
-An artifact whose file is absent is "not built" (the MobileNetV1 families are built on demand).
+An artifact whose file is absent is "not built".
+
+Families marked `ship = true` in zoo.toml (digits) are listed in manifest.json, which is committed.
+Families built on demand (MobileNetV1) are listed, in the same schema, in manifest.local.json beside it,
+which is git-ignored like their artifacts; the reader merges the two.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from .paths import zoo_dir
 
 MANIFEST_SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"
+LOCAL_MANIFEST_FILE = "manifest.local.json"
 FORMAT_OF_RUNTIME = {"onnxruntime": "onnx", "tflite": "tflite"}
 RUNTIME_OF_FORMAT = {v: k for k, v in FORMAT_OF_RUNTIME.items()}
 TWINS = ("separable", "standard")
@@ -134,4 +139,17 @@ def load_manifest(root: Path | None = None) -> Manifest:
             f"{path}: schema_version {version!r}, this edgebench reads {MANIFEST_SCHEMA_VERSION}; "
             f"rebuild with `edgebench models build --force`"
         )
+    local = root / LOCAL_MANIFEST_FILE
+    if local.exists():
+        try:
+            extra = json.loads(local.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ZooError(f"{local}: not valid JSON ({exc}); delete it and rebuild the on-demand families") from exc
+        if extra.get("schema_version") == MANIFEST_SCHEMA_VERSION:
+            data = dict(data)
+            data["families"] = {**extra.get("families", {}), **data.get("families", {})}
+            shipped = {a["name"] for a in data.get("artifacts", [])}
+            data["artifacts"] = list(data.get("artifacts", [])) + [
+                a for a in extra.get("artifacts", []) if a["name"] not in shipped
+            ]
     return Manifest(data, root, path)
