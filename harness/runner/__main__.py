@@ -1,0 +1,191 @@
+"""python3 -m harness.runner JOB.json OUT.json  (OUT '-' prints the result to stdout)
+
+Modes: perf (warm-up, then timed runs under the stopping rule), accuracy (the eval set at batch 1),
+profile (ONNX Runtime profiling pass: per-node times and ORT's own model_run times; never timed).
+Exit status: 0 ok, 3 the job failed (the result file says why), 2 bad invocation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from typing import Any
+
+from . import RUNNER_PROTOCOL_VERSION
+from .memory import peak_rss_bytes, rss_bytes, set_affinity
+
+
+def _load_eval(path: str) -> tuple[Any, Any]:
+    import numpy as np
+
+    with np.load(path) as data:
+        if "x" not in data:
+            raise ValueError(f"{path}: eval data has no array 'x' (keys: {sorted(data.files)})")
+        return data["x"], (data["y"] if "y" in data else None)
+
+
+def _perf(backend: Any, job: dict, result: dict) -> None:
+    from .measure import StopRule, measure, warm_up
+
+    rule = StopRule.from_dict(job.get("measure"))
+    w = job.get("warmup") or {}
+    warm = warm_up(backend.invoke, int(w.get("min_runs", 5)), float(w.get("min_time_s", 0.2)),
+                   max(rule.max_time_s, 1.0))
+    samples, reason = measure(backend.invoke, rule)
+    result["warmup_ns"] = warm
+    result["latency_ns"] = samples
+    result["stop_reason"] = reason
+
+
+def _accuracy(backend: Any, job: dict, result: dict, x: Any, y: Any) -> None:
+    import numpy as np
+
+    if y is None:
+        raise ValueError(f"{job.get('eval_path')}: accuracy mode needs labels 'y' in the eval data")
+    preds = []
+    outs = []
+    for i in range(len(x)):
+        backend.set_input(x[i:i + 1])
+        backend.invoke()
+        out = backend.outputs()
+        outs.append(out.reshape(-1))
+        preds.append(int(np.argmax(out)))
+    preds_a = np.asarray(preds)
+    result["predictions"] = preds
+    result["n_eval"] = int(len(preds))
+    result["accuracy"] = float(np.mean(preds_a == np.asarray(y).reshape(-1)))
+    if job.get("save_outputs_path"):
+        np.savez_compressed(job["save_outputs_path"], outputs=np.stack(outs), predictions=preds_a)
+
+
+def _profile(backend: Any, job: dict, result: dict) -> None:
+    """ORT profiling pass: per-node time and ORT's own model_run time. Never used as a latency."""
+    from .measure import StopRule, measure, warm_up
+
+    if backend.name != "onnxruntime":
+        raise ValueError("profile mode needs runtime onnxruntime (TFLite op profiles come from benchmark_model)")
+    rule = StopRule.from_dict(job.get("measure"))
+    warm_up(backend.invoke, 3, 0.05, 5.0)
+    samples, _ = measure(backend.invoke, rule)
+    path = backend.end_profiling()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            events = json.load(fh)
+    finally:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+    nodes: dict[str, dict[str, Any]] = {}
+    model_run_us: list[float] = []
+    for ev in events:
+        if ev.get("cat") == "Session" and ev.get("name") == "model_run":
+            model_run_us.append(float(ev.get("dur", 0)))
+        if ev.get("cat") != "Node" or not str(ev.get("name", "")).endswith("_kernel_time"):
+            continue
+        args = ev.get("args", {})
+        name = ev["name"][: -len("_kernel_time")]
+        row = nodes.setdefault(name, {"node": name, "op_type": args.get("op_name"),
+                                      "provider": args.get("provider"), "dur_us_total": 0.0, "count": 0})
+        row["dur_us_total"] += float(ev.get("dur", 0))
+        row["count"] += 1
+    # The first model_run events are the warm-up; keep the ones matching the measured calls.
+    result["model_run_us"] = model_run_us[-len(samples):] if samples else model_run_us
+    result["latency_ns"] = samples
+    result["op_profile"] = sorted(nodes.values(), key=lambda r: -r["dur_us_total"])
+    providers: dict[str, int] = {}
+    for row in nodes.values():
+        providers[row["provider"] or "unknown"] = providers.get(row["provider"] or "unknown", 0) + 1
+    result["delegation"] = {**(result.get("delegation") or {}), "nodes_by_provider": providers}
+
+
+def run_job(job: dict) -> dict:
+    result: dict[str, Any] = {
+        "status": "ok", "error": None, "runner_protocol": RUNNER_PROTOCOL_VERSION,
+        "runtime": job.get("runtime"), "mode": job.get("mode", "perf"), "threads": job.get("threads", 1),
+        "xnnpack": job.get("xnnpack", True) if job.get("runtime") == "tflite" else None,
+        "arch": platform.machine(), "python_version": platform.python_version(),
+        "pid": os.getpid(),
+    }
+    try:
+        result["affinity"] = set_affinity(job.get("cores"))
+        import numpy as np
+
+        result["numpy_version"] = np.__version__
+        from .backends import load_tflite_interpreter_module, make_backend
+
+        if job.get("runtime") == "onnxruntime":
+            import onnxruntime  # noqa: F401  (imported before the RSS reading on purpose)
+        elif job.get("runtime") == "tflite":
+            load_tflite_interpreter_module()
+        result["rss_after_imports_bytes"] = rss_bytes()
+
+        model_path = job["model_path"]
+        if not os.path.exists(model_path):
+            raise FileNotFoundError(f"{model_path}: model file not found on the device")
+        t0 = time.perf_counter_ns()
+        backend = make_backend(job)
+        result["init_ns"] = time.perf_counter_ns() - t0
+        result["runtime_impl"] = backend.impl
+        result["runtime_version"] = backend.version
+        result["rss_after_load_bytes"] = rss_bytes()
+
+        x = y = None
+        if job.get("eval_path"):
+            x, y = _load_eval(job["eval_path"])
+            first = x[0:1].astype(np.float32)
+        else:
+            first = np.random.default_rng(0).standard_normal(backend.input_shape()).astype(np.float32)
+        backend.set_input(first)
+        t0 = time.perf_counter_ns()
+        backend.invoke()
+        result["first_inference_ns"] = time.perf_counter_ns() - t0
+        result["rss_after_first_bytes"] = rss_bytes()
+        result["delegation"] = backend.delegation()
+
+        mode = job.get("mode", "perf")
+        if mode == "perf":
+            _perf(backend, job, result)
+        elif mode == "accuracy":
+            if x is None:
+                raise ValueError("accuracy mode needs eval_path (a labelled .npz)")
+            _accuracy(backend, job, result, x, y)
+        elif mode == "profile":
+            _profile(backend, job, result)
+        else:
+            raise ValueError(f"unknown mode {mode!r}; use perf, accuracy or profile")
+    except Exception as exc:  # the runner reports every failure as a result, never a traceback alone
+        result["status"] = "failed"
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        result["traceback"] = traceback.format_exc(limit=8)[-4000:]
+    result["peak_rss_bytes"] = peak_rss_bytes()
+    return result
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python3 -m harness.runner JOB.json OUT.json", file=sys.stderr)
+        return 2
+    job_path, out_path = argv
+    with open(job_path, encoding="utf-8") as fh:
+        job = json.load(fh)
+    result = run_job(job)
+    text = json.dumps(result, separators=(",", ":"))
+    if out_path == "-":
+        sys.stdout.write(text + "\n")
+    else:
+        tmp = out_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out_path)
+    return 0 if result["status"] == "ok" else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

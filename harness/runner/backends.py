@@ -1,0 +1,198 @@
+"""Runtime backends: ONNX Runtime and TFLite (LiteRT, else tflite_runtime, else tensorflow.lite).
+
+Each backend loads one model, takes one input sample (float32, in the model's layout), quantizes it
+itself when the model wants int8, and exposes `invoke()` for the timed loop and `outputs()` to read.
+Imports of the runtimes happen here, on demand, so the runner imports only the runtime it was asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import tempfile
+from typing import Any
+
+import numpy as np
+
+
+class RunnerError(Exception):
+    """A problem with the job (missing model, wrong input shape, runtime not installed)."""
+
+
+def _quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:
+    info = np.iinfo(dtype)
+    q = np.round(x / scale) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def _check_shape(name: str, want: tuple, got: tuple, model_path: str) -> None:
+    want_fixed = tuple(d if isinstance(d, int) and d > 0 else None for d in want)
+    if len(want_fixed) != len(got) or any(w is not None and w != g for w, g in zip(want_fixed, got)):
+        raise RunnerError(
+            f"{model_path}: input {name!r} expects shape {list(want)}, the data has {list(got)}; "
+            f"use eval data made for this model"
+        )
+
+
+class OrtBackend:
+    name = "onnxruntime"
+
+    def __init__(self, model_path: str, threads: int, inter_op_threads: int = 1,
+                 enable_profiling: bool = False, profile_dir: str | None = None) -> None:
+        try:
+            ort = importlib.import_module("onnxruntime")
+        except ImportError as exc:
+            raise RunnerError(f"onnxruntime is not installed on this device ({exc}); pip install onnxruntime") from exc
+        self.ort = ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = int(inter_op_threads)
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        if enable_profiling:
+            so.enable_profiling = True
+            so.profile_file_prefix = os.path.join(profile_dir or tempfile.gettempdir(), "ort_profile")
+        # Explicit provider: ORT also lists others (Azure) that must not take part.
+        self.session = ort.InferenceSession(model_path, sess_options=so, providers=["CPUExecutionProvider"])
+        self.inputs = self.session.get_inputs()
+        self.model_path = model_path
+        self.feed: dict[str, np.ndarray] = {}
+
+    @property
+    def impl(self) -> str:
+        return "onnxruntime"
+
+    @property
+    def version(self) -> str:
+        return self.ort.__version__
+
+    def set_input(self, x: np.ndarray) -> None:
+        inp = self.inputs[0]
+        _check_shape(inp.name, tuple(inp.shape), x.shape, self.model_path)
+        dtype = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
+                 "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}.get(inp.type)
+        if dtype is None:
+            raise RunnerError(f"{self.model_path}: unsupported input type {inp.type}")
+        self.feed = {inp.name: np.ascontiguousarray(x.astype(dtype, copy=False))}
+
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(d if isinstance(d, int) and d > 0 else 1 for d in self.inputs[0].shape)
+
+    def invoke(self) -> Any:
+        return self.session.run(None, self.feed)
+
+    def outputs(self) -> np.ndarray:
+        return np.asarray(self.session.run(None, self.feed)[0], dtype=np.float32)
+
+    def delegation(self) -> dict[str, Any]:
+        return {"providers": list(self.session.get_providers())}
+
+    def end_profiling(self) -> str:
+        return self.session.end_profiling()
+
+
+def load_tflite_interpreter_module() -> tuple[Any, str, str]:
+    """The best available TFLite interpreter: (module with Interpreter, impl name, version)."""
+    from importlib import metadata
+
+    candidates = (
+        ("ai_edge_litert.interpreter", "ai_edge_litert", "ai-edge-litert"),
+        ("tflite_runtime.interpreter", "tflite_runtime", "tflite-runtime"),
+        ("tensorflow.lite", "tensorflow.lite", "tensorflow"),
+    )
+    errors = []
+    for module_name, impl, dist in candidates:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # a broken install raises more than ImportError
+            errors.append(f"{impl}: {exc}")
+            continue
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = getattr(module, "__version__", "unknown")
+        return module, impl, version
+    raise RunnerError("no TFLite interpreter on this device (" + "; ".join(errors) +
+                      "); pip install ai-edge-litert (or tflite-runtime)")
+
+
+class TfliteBackend:
+    name = "tflite"
+
+    def __init__(self, model_path: str, threads: int, xnnpack: bool = True) -> None:
+        module, self.impl, self.version = load_tflite_interpreter_module()
+        kwargs: dict[str, Any] = {"model_path": model_path, "num_threads": int(threads)}
+        resolver = getattr(module, "OpResolverType", None)
+        if resolver is None and self.impl == "tensorflow.lite":
+            resolver = getattr(getattr(module, "experimental", None), "OpResolverType", None)
+        if resolver is not None:
+            kwargs["experimental_op_resolver_type"] = (
+                resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        elif not xnnpack:
+            raise RunnerError(f"{self.impl} {self.version} cannot turn XNNPACK off; use xnnpack = true")
+        self.xnnpack = bool(xnnpack)
+        self.model_path = model_path
+        self.interp = module.Interpreter(**kwargs)
+        self.interp.allocate_tensors()
+        self.in_detail = self.interp.get_input_details()[0]
+        self.out_detail = self.interp.get_output_details()[0]
+
+    def set_input(self, x: np.ndarray) -> None:
+        d = self.in_detail
+        _check_shape(d["name"], tuple(int(v) for v in d["shape"]), x.shape, self.model_path)
+        dtype = d["dtype"]
+        if np.issubdtype(dtype, np.integer):
+            scale, zero_point = d["quantization"]
+            if not scale:
+                raise RunnerError(f"{self.model_path}: integer input without a quantization scale")
+            x = _quantize(x, scale, zero_point, dtype)
+        else:
+            x = x.astype(dtype, copy=False)
+        self.interp.set_tensor(d["index"], np.ascontiguousarray(x))
+
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.in_detail["shape"])
+
+    def invoke(self) -> None:
+        self.interp.invoke()
+
+    def outputs(self) -> np.ndarray:
+        d = self.out_detail
+        y = self.interp.get_tensor(d["index"])
+        if np.issubdtype(y.dtype, np.integer):
+            scale, zero_point = d["quantization"]
+            return (y.astype(np.float32) - zero_point) * scale
+        return y.astype(np.float32)
+
+    def delegation(self) -> dict[str, Any]:
+        """Ops left in the execution plan: delegate kernels count as one each."""
+        info: dict[str, Any] = {"xnnpack": self.xnnpack}
+        get = getattr(self.interp, "_get_ops_details", None)
+        if get is None:
+            return info
+        try:
+            ops = get()
+        except Exception:  # private API: best effort
+            return info
+        delegated = [op for op in ops if "DELEGATE" in str(op.get("op_name", "")).upper()]
+        info["ops_in_plan"] = len(ops)
+        info["delegate_kernels"] = len(delegated)
+        info["ops_on_cpu"] = len(ops) - len(delegated)
+        return info
+
+
+def make_backend(job: dict) -> Any:
+    runtime = job["runtime"]
+    if runtime == "onnxruntime":
+        return OrtBackend(job["model_path"], job.get("threads", 1), job.get("inter_op_threads", 1),
+                          enable_profiling=job.get("mode") == "profile",
+                          profile_dir=job.get("scratch_dir"))
+    if runtime == "tflite":
+        return TfliteBackend(job["model_path"], job.get("threads", 1), job.get("xnnpack", True))
+    raise RunnerError(f"unknown runtime {runtime!r}; use onnxruntime or tflite")
+
+
+def arch() -> str:
+    return platform.machine()
