@@ -1,0 +1,172 @@
+"""The collector: records -> a tidy pandas DataFrame, one row per config -> summary.csv + a table.
+
+Latency statistics pool the per-iteration samples of every perf trial of a config; the spread between
+trials is kept too (median of each trial, and their CV). Accuracy comes from the accuracy job of the
+same config; the accuracy gap is the Keras fp32 reference minus the measured accuracy, in points.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .records import load_run
+
+SUMMARY_COLUMNS = [
+    "device", "config_id", "model", "family", "twin", "runtime", "runtime_version", "precision",
+    "threads", "xnnpack", "status", "trials", "n", "median_ms", "mean_ms", "p90_ms", "p99_ms", "std_ms",
+    "cv_pct", "min_ms", "max_ms", "trial_medians_ms", "trial_cv_pct", "init_ms", "first_inference_ms",
+    "peak_rss_mb", "rss_after_load_mb", "model_bytes", "params", "macs", "accuracy_pct",
+    "reference_accuracy_pct", "accuracy_gap_pts", "n_eval", "delegation", "emulated", "arch", "error",
+]
+
+STATUS_RANK = {"ok": 0, "skipped": 1, "timeout": 2, "failed": 3}
+
+
+def _median(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
+
+
+def _mb(v: float | None) -> float | None:
+    return None if v is None else round(v / 2**20, 2)
+
+
+def _ms(v: float | None) -> float | None:
+    return None if v is None else v / 1e6
+
+
+def summarize_records(records: list[dict[str, Any]]):
+    """One row per config, in first-seen order."""
+    import pandas as pd
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        groups.setdefault(rec.get("config_id", "?"), []).append(rec)
+    rows = []
+    for cid, recs in groups.items():
+        first = recs[0]
+        perf = [r for r in recs if r.get("mode") == "perf"]
+        perf_ok = [r for r in perf if r.get("status") == "ok" and r.get("latency_ns")]
+        acc = [r for r in recs if r.get("mode") == "accuracy" and r.get("status") == "ok"]
+        statuses = [r.get("status", "failed") for r in recs if r.get("mode") in ("perf", "accuracy")]
+        worst = max(statuses or ["ok"], key=lambda s: STATUS_RANK.get(s, 3))
+        errors = [r.get("error") for r in recs if r.get("status") != "ok" and r.get("error")]
+        row: dict[str, Any] = {k: first.get(k) for k in (
+            "device", "config_id", "model", "family", "twin", "runtime", "precision", "threads",
+            "xnnpack", "model_bytes", "params", "macs", "emulated")}
+        row["status"] = worst
+        row["error"] = errors[-1] if errors else None
+        src = (perf_ok or acc or recs)[0]
+        row["runtime_version"] = src.get("runtime_version")
+        row["arch"] = src.get("arch")
+        row["trials"] = len(perf_ok)
+        if perf_ok:
+            samples = np.concatenate([np.asarray(r["latency_ns"], dtype=np.float64) for r in perf_ok])
+            row["n"] = int(samples.size)
+            row["median_ms"] = float(np.median(samples)) / 1e6
+            row["mean_ms"] = float(samples.mean()) / 1e6
+            row["p90_ms"] = float(np.percentile(samples, 90)) / 1e6
+            row["p99_ms"] = float(np.percentile(samples, 99)) / 1e6
+            row["std_ms"] = float(samples.std(ddof=1)) / 1e6 if samples.size > 1 else 0.0
+            row["cv_pct"] = 100.0 * row["std_ms"] / row["mean_ms"] if row["mean_ms"] else None
+            row["min_ms"] = float(samples.min()) / 1e6
+            row["max_ms"] = float(samples.max()) / 1e6
+            tmeds = [float(np.median(r["latency_ns"])) / 1e6 for r in perf_ok]
+            row["trial_medians_ms"] = ";".join(f"{m:.4f}" for m in tmeds)
+            row["trial_cv_pct"] = (100.0 * float(np.std(tmeds, ddof=1)) / float(np.mean(tmeds))
+                                   if len(tmeds) > 1 else None)
+            row["init_ms"] = _ms(_median([r.get("init_ns") for r in perf_ok]))
+            row["first_inference_ms"] = _ms(_median([r.get("first_inference_ns") for r in perf_ok]))
+            row["peak_rss_mb"] = _mb(_median([r.get("peak_rss_bytes") for r in perf_ok]))
+            row["rss_after_load_mb"] = _mb(_median([r.get("rss_after_load_bytes") for r in perf_ok]))
+            row["delegation"] = _delegation_text(perf_ok[0].get("delegation"))
+        else:
+            row["n"] = 0
+        if acc:
+            row["accuracy_pct"] = 100.0 * float(acc[-1]["accuracy"])
+            row["n_eval"] = acc[-1].get("n_eval")
+        ref = first.get("reference_accuracy")
+        if ref is not None:
+            row["reference_accuracy_pct"] = 100.0 * float(ref)
+            if row.get("accuracy_pct") is not None:
+                row["accuracy_gap_pts"] = row["reference_accuracy_pct"] - row["accuracy_pct"]
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    for col in SUMMARY_COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    return df[SUMMARY_COLUMNS + [c for c in df.columns if c not in SUMMARY_COLUMNS]]
+
+
+def _delegation_text(d: Any) -> str | None:
+    if not d:
+        return None
+    if "providers" in d:
+        return ",".join(d["providers"])
+    if "delegate_kernels" in d:
+        return f"{d['delegate_kernels']} delegate kernel(s), {d.get('ops_on_cpu')} op(s) on CPU kernels"
+    return str(d)
+
+
+def format_table(df) -> str:
+    """The columns a user looks at first, as fixed-width text."""
+    cols = [("model", "model"), ("runtime", "runtime"), ("precision", "prec"), ("threads", "thr"),
+            ("median_ms", "median ms"), ("p90_ms", "p90 ms"), ("cv_pct", "CV %"),
+            ("peak_rss_mb", "peak MB"), ("accuracy_pct", "acc %"), ("accuracy_gap_pts", "gap pts"),
+            ("status", "status")]
+    if df["device"].nunique() > 1:
+        cols.insert(0, ("device", "device"))
+
+    def fmt(v: Any, key: str) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return "-"
+        if key in ("median_ms", "p90_ms"):
+            return f"{v:.3f}"
+        if isinstance(v, float):
+            return f"{v:.1f}" if key != "accuracy_gap_pts" else f"{v:+.1f}"
+        return str(v)
+
+    table = [[h for _, h in cols]] + [[fmt(r[k], k) for k, _ in cols] for r in df.to_dict("records")]
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    lines = ["  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def report_run(run_dir: Path, html: bool = True, stream=None) -> dict[str, Path]:
+    """Read a run folder and write summary.csv (and the pairs view + HTML when available)."""
+    stream = stream or sys.stdout
+    run_dir = Path(run_dir)
+    meta, read = load_run(run_dir)
+    for lineno, why in read.skipped:
+        print(f"edgebench: {run_dir / 'records.jsonl'}:{lineno}: skipped a line: {why}", file=sys.stderr)
+    if not read.records:
+        from .errors import RunDirError
+
+        raise RunDirError(f"{run_dir}: no readable records yet; run the profile again or resume it")
+    summary = summarize_records(read.records)
+    outputs = {"summary.csv": run_dir / "summary.csv"}
+    summary.to_csv(outputs["summary.csv"], index=False)
+    try:
+        from .report import write_report  # the pairs view, warnings and HTML
+    except ImportError:
+        write_report = None
+    if write_report is not None:
+        outputs.update(write_report(run_dir, meta, read.records, summary, html=html))
+    print(format_table(summary), file=stream)
+    if meta.get("status") not in (None, "complete"):
+        print(f"note: this run is {meta.get('status')}; the table shows the jobs recorded so far",
+              file=stream)
+    return outputs
+
+
+def cmd_report(args: Any) -> int:
+    outputs = report_run(Path(args.run_dir), html=not args.no_html)
+    for name, path in outputs.items():
+        print(f"{name:12s} {path}")
+    return 0

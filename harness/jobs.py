@@ -1,0 +1,158 @@
+"""Configs and jobs: what to measure, and in which order.
+
+A config is one (device, model, runtime, precision, threads, xnnpack) combination: one row of the
+summary. A job is one fresh runner process: a config in one mode (perf, accuracy, profile) and one
+trial. Perf trials are interleaved across configs (A B A B ...), or shuffled with a recorded seed, so
+that drift on a noisy machine hits every config alike.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .manifest import FORMAT_OF_RUNTIME, Manifest
+
+
+@dataclass(frozen=True)
+class Config:
+    device: str
+    model: str
+    runtime: str
+    precision: str
+    threads: int
+    xnnpack: bool
+    model_path: Path
+    eval_path: Path | None
+    family: str | None = None
+    twin: str | None = None
+    artifact: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def format(self) -> str:
+        return FORMAT_OF_RUNTIME[self.runtime]
+
+    @property
+    def config_id(self) -> str:
+        cid = f"{self.device}/{self.model}/{self.runtime}/{self.precision}/t{self.threads}"
+        if self.runtime == "tflite" and not self.xnnpack:
+            cid += "/no-xnnpack"
+        return cid
+
+    def identity(self) -> dict[str, Any]:
+        a = self.artifact or {}
+        return {
+            "device": self.device, "config_id": self.config_id, "model": self.model,
+            "family": self.family, "twin": self.twin, "format": self.format,
+            "precision": self.precision, "runtime": self.runtime, "threads": self.threads,
+            "xnnpack": self.xnnpack if self.runtime == "tflite" else None,
+            "model_file": str(self.model_path), "model_sha256": a.get("sha256"),
+            "model_bytes": a.get("bytes") if a else _size(self.model_path),
+            "params": a.get("params"), "macs": a.get("macs"),
+            "reference_accuracy": a.get("reference_accuracy"),
+        }
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    config: Config
+    mode: str
+    trial: int
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        """What identifies a job across an interrupted run and its resume."""
+        return (self.config.device, self.config.config_id, self.mode, self.trial)
+
+    def label(self) -> str:
+        c = self.config
+        return f"{c.device}: {c.model} {c.runtime} {c.precision} t{c.threads} {self.mode} #{self.trial + 1}"
+
+
+def resolve_configs(device: str, matrix: dict[str, Any], manifest: Manifest | None,
+                    problems: list[str], where: str) -> list[Config]:
+    """Expand the matrix into configs; zoo names via the manifest, other entries as model files."""
+    configs: list[Config] = []
+    for name in matrix["models"]:
+        path = Path(name).expanduser()
+        if path.suffix in (".onnx", ".tflite"):
+            if not path.exists():
+                problems.append(f"{where}: model file {name!r} does not exist; give an existing "
+                                f".onnx or .tflite path or a zoo name (edgebench models list)")
+                continue
+            runtime = "onnxruntime" if path.suffix == ".onnx" else "tflite"
+            if runtime not in matrix["runtimes"]:
+                continue
+            ev = Path(matrix["eval_data"]).expanduser() if matrix.get("eval_data") else None
+            for threads in matrix["threads"]:
+                configs.append(Config(device, path.stem, runtime, "file", threads, matrix["xnnpack"],
+                                      path, ev))
+            continue
+        if manifest is None:
+            problems.append(f"{where}: model {name!r} is not a file and the zoo manifest is missing")
+            continue
+        models = manifest.expand(name)
+        if not models:
+            problems.append(f"{where}: unknown model {name!r}; zoo names: "
+                            f"{', '.join(sorted(manifest.families)) or '(none)'}, or give a model file path")
+            continue
+        for model in models:
+            for runtime in matrix["runtimes"]:
+                for precision in matrix["precisions"]:
+                    art = manifest.find(model, FORMAT_OF_RUNTIME[runtime], precision)
+                    if art is None:
+                        if not (runtime == "onnxruntime" and precision == "fp16"):
+                            problems.append(f"{where}: the zoo has no {runtime} {precision} artifact of "
+                                            f"{model}")
+                        continue
+                    if not art.built:
+                        problems.append(f"{art.path}: {art.name} is not built; run `edgebench models "
+                                        f"build --family {art['family']}`")
+                        continue
+                    for threads in matrix["threads"]:
+                        configs.append(Config(device, model, runtime, precision, threads,
+                                              matrix["xnnpack"], art.path, art.eval_path,
+                                              art["family"], art["twin"], art.data))
+    return configs
+
+
+def plan_jobs(configs: list[Config], matrix: dict[str, Any], seed: int) -> list[JobSpec]:
+    """Perf trials interleaved across configs (round-robin, or shuffled per round), then the
+    accuracy and profiling passes (one each per config; they are not timed)."""
+    jobs: list[JobSpec] = []
+    rng = random.Random(seed)
+    modes = matrix["modes"]
+    if "perf" in modes:
+        for trial in range(int(matrix["trials"])):
+            round_ = list(configs)
+            if matrix.get("order") == "shuffled":
+                rng.shuffle(round_)
+            jobs.extend(JobSpec(c, "perf", trial) for c in round_)
+    if "accuracy" in modes:
+        jobs.extend(JobSpec(c, "accuracy", 0) for c in configs if c.eval_path is not None)
+    if "profile" in modes:
+        jobs.extend(JobSpec(c, "profile", 0) for c in configs if c.runtime == "onnxruntime")
+    return jobs
+
+
+def job_dict(spec: JobSpec, matrix: dict[str, Any], model_path: str, eval_path: str | None,
+             cores: list[int] | None) -> dict[str, Any]:
+    """The JSON the runner reads (paths as the device sees them)."""
+    c = spec.config
+    return {
+        "model_path": model_path, "runtime": c.runtime, "threads": c.threads,
+        "inter_op_threads": matrix.get("inter_op_threads", 1), "mode": spec.mode,
+        "eval_path": eval_path, "xnnpack": c.xnnpack, "cores": cores,
+        "warmup": {"min_runs": matrix["warmup_runs"], "min_time_s": matrix["warmup_time_s"]},
+        "measure": {"min_runs": matrix["min_runs"], "min_time_s": matrix["min_time_s"],
+                    "max_time_s": matrix["max_time_s"], "target_rel_ci": matrix.get("target_rel_ci")},
+    }

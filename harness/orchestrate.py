@@ -1,0 +1,445 @@
+"""`edgebench run` and `edgebench demo`: profiles -> jobs -> devices -> records on disk -> report.
+
+Each device runs its jobs one at a time in its own thread (several profiles: devices concurrently).
+Every result is appended to records.jsonl (flush + fsync) as soon as its job ends; a failure is a
+record too. Ctrl-C or SIGTERM stops cleanly: the running jobs are killed and left without a record,
+run.json says "interrupted", and `edgebench run --resume RUN_DIR` runs only the jobs still missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import random
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import HarnessError, ProfileError, RunDirError, ZooError
+from .jobs import Config, JobSpec, job_dict, plan_jobs, resolve_configs
+from .paths import REPO_ROOT, devices_dir, results_dir
+from .profiles import Profile, format_problems, load_profiles, overrides_from_args
+from .progress import Progress
+from .records import (RECORD_SCHEMA_VERSION, RECORDS_FILE, RUN_FILE, RUN_SCHEMA_VERSION, STATUS_SKIPPED,
+                      append_record, read_records, truncate_partial_line, write_json_atomic)
+
+SECRET_WORDS = ("password", "passwd", "token", "secret", "apikey", "api_key", "credential")
+
+
+# ---------------------------------------------------------------------------------------------
+# validation before the first job
+
+def _load_manifest_or_none(problems: list[str]):
+    from .manifest import load_manifest
+
+    try:
+        return load_manifest()
+    except ZooError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _input_spec(config: Config) -> tuple[list | None, str | None]:
+    """(input shape, dtype) from the manifest, or from the ONNX graph for a model file."""
+    if config.artifact:
+        inp = config.artifact["inputs"][0]
+        return list(inp["shape"]), inp["dtype"]
+    if config.runtime == "onnxruntime":
+        import onnx
+
+        model = onnx.load(str(config.model_path), load_external_data=False)
+        init = {i.name for i in model.graph.initializer}
+        inputs = [i for i in model.graph.input if i.name not in init]
+        dims = [d.dim_value if d.HasField("dim_value") else None
+                for d in inputs[0].type.tensor_type.shape.dim]
+        return dims, onnx.helper.tensor_dtype_to_np_dtype(inputs[0].type.tensor_type.elem_type).name
+    return None, None
+
+
+def validate_models(configs: list[Config], problems: list[str]) -> None:
+    """Each model file once: exists, sha256 against the manifest, parses, input agrees with the data."""
+    from .manifest import sha256_file
+
+    seen: set[Path] = set()
+    eval_shapes: dict[Path, tuple] = {}
+    for c in configs:
+        if c.model_path in seen:
+            continue
+        seen.add(c.model_path)
+        if not c.model_path.exists():
+            problems.append(f"{c.model_path}: model file not found")
+            continue
+        if c.artifact and sha256_file(c.model_path) != c.artifact["sha256"]:
+            problems.append(f"{c.model_path}: sha256 does not match the zoo manifest (the file changed "
+                            f"since it was built); rebuild with `edgebench models build --family "
+                            f"{c.family} --force` or restore it with git")
+            continue
+        try:
+            head = c.model_path.read_bytes()[:8]
+            if c.runtime == "tflite" and head[4:8] != b"TFL3":
+                raise ValueError("not a TFLite flatbuffer (no TFL3 identifier)")
+            shape, _dtype = _input_spec(c)
+        except Exception as exc:
+            problems.append(f"{c.model_path}: cannot read the model ({exc}); is the file complete?")
+            continue
+        if c.eval_path is None or shape is None:
+            continue
+        if c.eval_path not in eval_shapes:
+            if not c.eval_path.exists():
+                problems.append(f"{c.eval_path}: eval data not found")
+                continue
+            try:
+                import numpy as np
+
+                with np.load(c.eval_path) as data:
+                    eval_shapes[c.eval_path] = tuple(data["x"].shape[1:])
+            except Exception as exc:
+                problems.append(f"{c.eval_path}: cannot read eval data ({exc}); it needs arrays x and y")
+                continue
+        want = tuple(shape[1:])
+        got = eval_shapes[c.eval_path]
+        if len(want) != len(got) or any(w not in (None, 0) and w != g for w, g in zip(want, got)):
+            problems.append(f"{c.model_path}: input shape {list(shape)} disagrees with the eval data "
+                            f"{c.eval_path} (samples of shape {list(got)}); give eval data made for "
+                            f"this model")
+
+
+def plan(profiles: list[Profile], seed: int) -> tuple[dict[str, list[Config]], dict[str, list[JobSpec]]]:
+    problems: list[str] = []
+    manifest = _load_manifest_or_none(problems) if any(
+        not str(m).endswith((".onnx", ".tflite")) for p in profiles for m in p.matrix["models"]) else None
+    configs: dict[str, list[Config]] = {}
+    jobs: dict[str, list[JobSpec]] = {}
+    for prof in profiles:
+        cs = resolve_configs(prof.name, prof.matrix, manifest, problems, f"{prof.path} [matrix] models")
+        if not cs and not problems:
+            problems.append(f"{prof.path}: the matrix selects no config (check models, runtimes, precisions)")
+        configs[prof.name] = cs
+        jobs[prof.name] = plan_jobs(cs, prof.matrix, seed)
+    validate_models([c for cs in configs.values() for c in cs], problems)
+    if problems:
+        raise ProfileError(format_problems(problems))
+    return configs, jobs
+
+
+# ---------------------------------------------------------------------------------------------
+# run folder
+
+def git_commit() -> str | None:
+    try:
+        res = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if res.returncode != 0:
+        return None
+    return res.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def scrub(obj: Any) -> Any:
+    """Drop values whose key names a secret (password, token...), at any depth."""
+    if isinstance(obj, dict):
+        return {k: ("<redacted>" if any(w in str(k).lower() for w in SECRET_WORDS) else scrub(v))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub(v) for v in obj]
+    return obj
+
+
+@dataclass
+class RunWriter:
+    run_dir: Path
+    meta: dict[str, Any]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def records_path(self) -> Path:
+        return self.run_dir / RECORDS_FILE
+
+    def append(self, record: dict[str, Any]) -> None:
+        with self.lock:
+            append_record(self.records_path, scrub(record))
+
+    def update_meta(self, **changes: Any) -> None:
+        with self.lock:
+            self.meta.update(changes)
+            write_json_atomic(self.run_dir / RUN_FILE, scrub(self.meta))
+
+
+def new_run_id(profiles: list[Profile]) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return stamp + "-" + "+".join(p.name for p in profiles)
+
+
+# ---------------------------------------------------------------------------------------------
+# executing
+
+def _record(spec: JobSpec, result: dict[str, Any], run_id: str, device: Any, started: float,
+            duration: float) -> dict[str, Any]:
+    rec = {**spec.config.identity(), **result}
+    rec.update({
+        "schema_version": RECORD_SCHEMA_VERSION, "run_id": run_id, "mode": spec.mode,
+        "trial": spec.trial, "emulated": bool(getattr(device, "emulated", False)),
+        "started_at": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(),
+        "duration_s": round(duration, 3),
+    })
+    if getattr(device, "emulated", False):
+        rec["emulated_cpu"] = getattr(device, "cpu", None)
+    rec.setdefault("status", "failed")
+    return rec
+
+
+def _device_paths(device: Any, configs: list[Config]) -> dict[str, str]:
+    files = sorted({c.model_path for c in configs} | {c.eval_path for c in configs if c.eval_path})
+    return device.prepare(files)
+
+
+def run_device(profile: Profile, device: Any, jobs: list[JobSpec], done: set, writer: RunWriter,
+               progress: Progress, stop: threading.Event) -> None:
+    """One device's jobs in order, one at a time; every outcome becomes a record."""
+    configs = list({j.config.config_id: j.config for j in jobs}.values())
+    pending = [j for j in jobs if j.key not in done]
+    if not pending:
+        return
+    try:
+        mapping = _device_paths(device, configs)
+    except HarnessError as exc:
+        for spec in pending:  # the device is unusable: say so for each job, measure nothing twice
+            writer.append(_record(spec, {"status": STATUS_SKIPPED, "error": f"device not ready: {exc}"},
+                                  writer.meta["run_id"], device, time.time(), 0.0))
+            progress.step(spec.label() + " skipped", ok=False)
+        return
+    cores = profile.device.get("cores")
+    timeout = profile.job_timeout_s
+    for spec in pending:
+        if stop.is_set():
+            return
+        c = spec.config
+        job = job_dict(spec, profile.matrix, mapping[str(c.model_path)],
+                       mapping.get(str(c.eval_path)) if c.eval_path else None, cores)
+        started = time.time()
+        t0 = time.monotonic()
+        try:
+            result = device.execute(job, timeout)
+        except HarnessError as exc:
+            result = {"status": "failed", "error": str(exc)}
+        if stop.is_set() and result.get("status") != "ok":
+            return  # killed by the interrupt: no record, so --resume runs it again
+        rec = _record(spec, result, writer.meta["run_id"], device, started, time.monotonic() - t0)
+        writer.append(rec)
+        progress.step(spec.label() + ("" if rec["status"] == "ok" else f" {rec['status']}"),
+                      ok=rec["status"] == "ok")
+
+
+def execute_run(profiles: list[Profile], writer: RunWriter, jobs: dict[str, list[JobSpec]],
+                done: set) -> bool:
+    """Run every device concurrently; returns False if interrupted."""
+    from .devices import make_device
+    from .devices.local import kill_active
+
+    total = sum(1 for js in jobs.values() for j in js if j.key not in done)
+    progress = Progress(total)
+    stop = threading.Event()
+    devices = {}
+    try:
+        for prof in profiles:
+            devices[prof.name] = make_device(prof.device)
+        probes = {}
+        for name, dev in devices.items():
+            try:
+                probes[name] = dev.probe()
+            except HarnessError as exc:
+                probes[name] = {"probe_error": str(exc)}
+            probes[name]["emulated"] = bool(getattr(dev, "emulated", False))
+        writer.update_meta(devices={**writer.meta.get("devices", {}), **probes})
+        threads = [threading.Thread(target=run_device, name=f"device-{p.name}",
+                                    args=(p, devices[p.name], jobs[p.name], done, writer, progress, stop),
+                                    daemon=True) for p in profiles]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.2)
+        return True
+    except KeyboardInterrupt:
+        stop.set()
+        kill_active()
+        for prof in profiles:
+            dev = devices.get(prof.name)
+            if dev is not None and hasattr(dev, "interrupt"):
+                dev.interrupt()
+        for t in threading.enumerate():
+            if t.name.startswith("device-"):
+                t.join(timeout=30)
+        return False
+    finally:
+        for dev in devices.values():
+            try:
+                dev.close()
+            except Exception:
+                pass
+
+
+class _Terminate(KeyboardInterrupt):
+    pass
+
+
+def _raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C
+    raise _Terminate()
+
+
+def run(profiles: list[Profile], out_root: Path | None = None, run_id: str | None = None,
+        seed: int | None = None, argv: list[str] | None = None, report: bool = True) -> Path:
+    seed = seed if seed is not None else random.randrange(2**31)
+    _configs, jobs = plan(profiles, seed)
+    out_root = Path(out_root) if out_root else results_dir()
+    run_id = run_id or new_run_id(profiles)
+    run_dir = out_root / run_id
+    if (run_dir / RUN_FILE).exists():
+        raise RunDirError(f"{run_dir}: a run with this id exists; use --resume {run_dir} to continue it "
+                          f"or pick another --run-id")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "schema_version": RUN_SCHEMA_VERSION, "edgebench_version": __version__, "run_id": run_id,
+        "status": "running", "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "command": shlex.join(argv if argv is not None else sys.argv), "git_commit": git_commit(),
+        "host": {"python": platform.python_version(), "platform": platform.platform()},
+        "seed": seed, "record_schema_version": RECORD_SCHEMA_VERSION,
+        "profiles": [{"path": str(p.path), "device": p.device, "matrix": p.matrix} for p in profiles],
+        "planned_jobs": sum(len(v) for v in jobs.values()),
+    }
+    writer = RunWriter(run_dir, meta)
+    writer.update_meta()
+    return _execute_and_finish(profiles, writer, jobs, set(), report)
+
+
+def _execute_and_finish(profiles, writer: RunWriter, jobs, done: set, report: bool) -> Path:
+    old = signal.signal(signal.SIGTERM, _raise_interrupt) if threading.current_thread() is threading.main_thread() else None
+    try:
+        print(f"edgebench: run {writer.run_dir}", file=sys.stderr)
+        completed = execute_run(profiles, writer, jobs, done)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    if not completed:
+        writer.update_meta(status="interrupted", interrupted_at=now)
+        raise HarnessError(f"interrupted; the records so far are in {writer.records_path}. "
+                           f"Continue with: edgebench run --resume {writer.run_dir}")
+    writer.update_meta(status="complete", finished_at=now)
+    if report:
+        from .collect import report_run
+
+        report_run(writer.run_dir)
+    return writer.run_dir
+
+
+def resume(run_dir: Path, report: bool = True) -> Path:
+    """Run the jobs of an interrupted run that have no record yet (a cut-off last line is dropped)."""
+    run_dir = Path(run_dir)
+    meta_path = run_dir / RUN_FILE
+    if not meta_path.exists():
+        raise RunDirError(f"{run_dir}: not a run folder (no {RUN_FILE}); nothing to resume")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    problems: list[str] = []
+    profiles = []
+    from .profiles import Profile as P, _check_matrix_values
+
+    for p in meta["profiles"]:
+        _check_matrix_values(Path(p["path"]), "", p["matrix"], problems)
+        profiles.append(P(path=Path(p["path"]), device=p["device"], matrix=p["matrix"]))
+    if problems:
+        raise ProfileError(format_problems(problems))
+    _configs, jobs = plan(profiles, meta["seed"])
+    records_path = run_dir / RECORDS_FILE
+    if truncate_partial_line(records_path):
+        print(f"edgebench: dropped a cut-off last line of {records_path}; that job runs again",
+              file=sys.stderr)
+    done: set = set()
+    if records_path.exists():
+        for rec in read_records(records_path).records:
+            done.add((rec.get("device"), rec.get("config_id"), rec.get("mode"), rec.get("trial")))
+    writer = RunWriter(run_dir, meta)
+    missing = sum(1 for js in jobs.values() for j in js if j.key not in done)
+    print(f"edgebench: resuming {run_dir}: {len(done)} jobs recorded, {missing} to run", file=sys.stderr)
+    writer.update_meta(status="running", resumed_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+                       resumes=int(meta.get("resumes", 0)) + 1)
+    return _execute_and_finish(profiles, writer, jobs, done, report)
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+def cmd_run(args: Any) -> int:
+    if args.resume:
+        if args.profiles:
+            raise ProfileError("--resume reads the profiles from the run folder; give no PROFILE with it")
+        run_dir = resume(Path(args.resume), report=not args.no_report)
+    else:
+        if not args.profiles:
+            raise ProfileError("give at least one device profile, e.g. edgebench run devices/local.toml")
+        problems: list[str] = []
+        overrides = overrides_from_args(args, problems)
+        if problems:
+            raise ProfileError(format_problems(problems))
+        profiles = load_profiles(args.profiles, overrides)
+        run_dir = run(profiles, out_root=args.out, run_id=args.run_id, seed=args.seed,
+                      report=not args.no_report)
+    _print_outputs(run_dir)
+    return 0
+
+
+def _print_outputs(run_dir: Path) -> None:
+    for name in ("summary.csv", "pairs.csv", "report.html"):
+        path = run_dir / name
+        if path.exists():
+            print(f"{name:12s} {path}")
+    print(f"{'records':12s} {run_dir / RECORDS_FILE}")
+
+
+def cmd_demo(args: Any) -> int:
+    profiles = load_profiles([str(devices_dir() / "local.toml")], {
+        "models": ["digits"], "runtimes": ["onnxruntime", "tflite"], "precisions": ["fp32", "int8"],
+        "threads": [1, 2], "modes": ["perf", "accuracy"], "quick": bool(args.quick)})
+    run_dir = run(profiles, out_root=args.out, run_id=None, report=True)
+    _print_outputs(run_dir)
+    return 0
+
+
+def check_profiles(paths: list[str]) -> int:
+    """Validate profiles and models, reach each device, list what is missing with how to fix it."""
+    from .devices import make_device
+
+    profiles = load_profiles(paths)
+    plan(profiles, seed=0)
+    bad = 0
+    for prof in profiles:
+        print(f"{prof.name} ({prof.kind}, {prof.path}): profile and models ok")
+        try:
+            dev = make_device(prof.device)
+            problems = list(dev.check()) if hasattr(dev, "check") else []
+            info = dev.probe() if not problems else {}
+            dev.close()
+        except HarnessError as exc:
+            problems = [str(exc)]
+            info = {}
+        for key in ("arch", "cpu_model", "cores", "ram_bytes", "os", "python_version"):
+            if info.get(key) is not None:
+                print(f"  {key}: {info[key]}")
+        for p in problems:
+            print(f"  problem: {p}")
+        bad += len(problems)
+    if bad:
+        raise HarnessError(f"{bad} problem(s) found; fix them and run `edgebench devices check` again")
+    return 0
