@@ -1,0 +1,49 @@
+"""Shared test helpers. Tools that CI installs make a test FAIL (not skip) when CI=true."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ZOO = REPO / "models" / "zoo"
+
+
+def need(tool: str) -> str:
+    """Path of a tool the tests need; missing: fail under CI, skip elsewhere."""
+    path = shutil.which(tool) or (tool if os.path.exists(tool) else None)
+    if path is None:
+        msg = f"{tool} is not installed (.ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+def edgebench(*args: str, timeout: float = 600, env: dict | None = None,
+              cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess (as a user would)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=str(cwd or REPO))
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    """A user-facing error: non-zero exit, no traceback, mentions each needle."""
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    for n in needles:
+        assert n in proc.stderr, f"{n!r} not in: {proc.stderr}"
+    return proc.stderr
+
+
+@pytest.fixture(scope="session")
+def zoo_manifest():
+    from harness.manifest import load_manifest
+
+    return load_manifest(ZOO)
