@@ -417,6 +417,15 @@ def cmd_demo(args: Any) -> int:
     return 0
 
 
+def _device_check(dev: Any, runtimes: list[str]) -> list[str]:
+    if not hasattr(dev, "check"):
+        return []
+    try:
+        return list(dev.check(runtimes=runtimes))
+    except TypeError:  # a transport whose check() takes no runtimes
+        return list(dev.check())
+
+
 def check_profiles(paths: list[str]) -> int:
     """Validate profiles and models, reach each device, list what is missing with how to fix it."""
     from .devices import make_device
@@ -428,7 +437,7 @@ def check_profiles(paths: list[str]) -> int:
         print(f"{prof.name} ({prof.kind}, {prof.path}): profile and models ok")
         try:
             dev = make_device(prof.device)
-            problems = list(dev.check()) if hasattr(dev, "check") else []
+            problems = _device_check(dev, prof.matrix["runtimes"])
             info = dev.probe() if not problems else {}
             dev.close()
         except HarnessError as exc:

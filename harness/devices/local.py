@@ -140,6 +140,26 @@ class LocalDevice:
 
         shutil.rmtree(self._scratch, ignore_errors=True)
 
+    def check(self, runtimes: Sequence[str] = ("onnxruntime", "tflite")) -> list[str]:
+        """What this host lacks to run the runner, with the command that installs it."""
+        code = ("import importlib.util as u, json; print(json.dumps({m: u.find_spec(m) is not None for m in "
+                "('numpy', 'onnxruntime', 'ai_edge_litert', 'tflite_runtime')}))")
+        res = run_process([self.python, "-c", code], timeout=60)
+        if not res.ok:
+            return [f"{self.name}: {self.python} does not run ({describe_exit(res)}); set device.python "
+                    f"to a Python 3 interpreter"]
+        have = json.loads(res.stdout.strip().splitlines()[-1])
+        problems = []
+        if not have["numpy"]:
+            problems.append(f"{self.name}: numpy is missing; run: {self.python} -m pip install numpy")
+        if "onnxruntime" in runtimes and not have["onnxruntime"]:
+            problems.append(f"{self.name}: onnxruntime is missing (runtime onnxruntime); run: "
+                            f"{self.python} -m pip install onnxruntime")
+        if "tflite" in runtimes and not (have["ai_edge_litert"] or have["tflite_runtime"]):
+            problems.append(f"{self.name}: no TFLite interpreter (runtime tflite); run: "
+                            f"{self.python} -m pip install ai-edge-litert")
+        return problems
+
     # Jobs --------------------------------------------------------------------------------------
     def execute(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
         job = dict(job)
