@@ -1,0 +1,177 @@
+"""The `qemu` device kind: the runner on emulated arm64 (qemu-aarch64 user mode, no binfmt, no root).
+
+Each job is its own qemu process running the sysroot's Python 3.11 with PYTHONPATH = the runner bundle
+plus the aarch64 wheels that `edgebench devices setup-qemu` installed. Files stay on this host (qemu
+user mode sees the host's filesystem), so nothing is copied but the runner bundle.
+
+Everything but time is real here: the aarch64 builds of numpy, ONNX Runtime and LiteRT, their ARM
+kernels, their outputs. Latency under emulation is not a device latency: devices say `emulated`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import DeviceError
+from . import qemu_setup
+from .base import CommandResult, tail
+from .local import result_from_process, run_process
+
+# argv[0] names that mean "the device's Python" in run().
+PYTHON_NAMES = ("python", "python3", qemu_setup.PYTHON)
+
+
+class QemuDevice:
+    kind = "qemu"
+    emulated = True
+
+    def __init__(self, table: dict[str, Any]):
+        self.table = dict(table)
+        self.name = str(table.get("name", "qemu"))
+        self.cpu = str(table.get("cpu") or qemu_setup.DEFAULT_CPU)
+        self.env = qemu_setup.resolve_env(table.get("dir"))
+        self.cores = table.get("cores")
+        self._scratch: Path | None = None
+        self._qemu: Path | None = None
+        self._root: Path | None = None  # the sysroot seen with this CPU's /proc/cpuinfo
+
+    # setup state ---------------------------------------------------------------------------------
+    def check(self) -> list[str]:
+        """What is missing to run here, each problem with its fix (for `edgebench devices check`)."""
+        return qemu_setup.problems(self.env.root, self.cpu, where=f"{self.name}: [device] cpu")
+
+    def _ready(self) -> tuple[Path, Path]:
+        if self._qemu is None or self._root is None:
+            found = self.check()
+            if found:
+                raise DeviceError(f"{self.name}: " + "; ".join(found))
+            qemu = self.env.qemu()
+            assert qemu is not None  # check() said so
+            self._root = qemu_setup.ensure_view(self.env, qemu, self.cpu)
+            self._qemu = qemu
+        return self._qemu, self._root
+
+    def _scratch_dir(self) -> Path:
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix=f"edgebench-{self.name}-"))
+        return self._scratch
+
+    def _bundle_dir(self) -> Path:
+        """The runner bundle (harness/__init__.py + harness/runner/) copied apart, so the emulated
+        Python imports exactly what a remote device would get, and nothing else of harness."""
+        bundle = self._scratch_dir() / "bundle"
+        if not bundle.exists():
+            from ..runner.bundle import bundle_files
+
+            tmp = self._scratch_dir() / "bundle.tmp"
+            for local, rel in bundle_files():
+                dest = tmp / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(local, dest)
+            os.replace(tmp, bundle)
+        return bundle
+
+    def guest_argv(self, args: Sequence[str | os.PathLike[str]]) -> list[str]:
+        """argv running the emulated Python with these arguments."""
+        qemu, root = self._ready()
+        return qemu_setup.guest_argv(qemu, self.cpu, root, list(args))
+
+    def guest_env(self) -> dict[str, str]:
+        return qemu_setup.guest_env([self._bundle_dir(), self.env.site])
+
+    # Device protocol -----------------------------------------------------------------------------
+    def probe(self) -> dict[str, Any]:
+        """The device probe run by the emulated Python (arch, the emulated CPU from the sysroot's
+        cpuinfo, sysroot versions), plus the emulation facts and the host doing the work."""
+        from .probe import PROBE_SCRIPT, parse_output
+
+        res = self.run(["python3", str(PROBE_SCRIPT)], 300)
+        if not res.ok:
+            raise DeviceError(f"{self.name}: the probe failed under emulation ({_exit(res)}): "
+                              f"{tail(res.stderr.strip(), 1500)}")
+        info = parse_output(res.stdout, self.name)
+        qemu, _ = self._ready()
+        host = qemu_setup.host_info()
+        info.update({
+            "emulated": True, "emulated_cpu": self.cpu, "qemu": str(qemu),
+            "qemu_version": qemu_setup.qemu_version(qemu), "sysroot": str(self.env.sysroot),
+            "host_arch": host["arch"], "host_cpu_model": host["cpu"], "host_cores": host["cores"],
+            "host_ram_bytes": host["ram_bytes"], "host_os": host["os"],
+        })
+        return info
+
+    def prepare(self, files: Sequence[Path]) -> dict[str, str]:
+        """Nothing to copy (the emulated process reads this host's files); check they exist."""
+        self._ready()
+        self._bundle_dir()
+        missing = [str(f) for f in files if not Path(f).exists()]
+        if missing:
+            raise DeviceError(f"{self.name}: missing files: {', '.join(missing)}")
+        return {str(f): str(Path(f).resolve()) for f in files}
+
+    def run(self, argv: Sequence[str], timeout: float) -> CommandResult:
+        """Run argv under emulation: argv[0] `python3` is the sysroot's Python; anything else must be
+        an aarch64 program (a path)."""
+        if not argv:
+            raise DeviceError(f"{self.name}: run() needs a command")
+        if argv[0] in PYTHON_NAMES:
+            full = self.guest_argv(list(argv[1:]))
+        else:
+            qemu, root = self._ready()
+            full = [str(qemu), "-cpu", self.cpu, "-L", str(root), *argv]
+        return run_process(full, timeout, env=self.guest_env(), cwd=str(self._scratch_dir()))
+
+    def push(self, local: Path, remote: str) -> None:
+        if Path(local).resolve() != Path(remote).resolve():
+            shutil.copy2(local, remote)
+
+    def pull(self, remote: str, local: Path) -> None:
+        self.push(Path(remote), str(local))
+
+    def close(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    # Jobs ----------------------------------------------------------------------------------------
+    def execute(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """One job = one fresh qemu process (a subprocess of the emulated Python could not exec
+        aarch64 programs, so nothing forks inside the guest). Failures come back as results."""
+        job = dict(job)
+        if self.cores and not job.get("cores"):
+            job["cores"] = list(self.cores)
+        scratch = self._scratch_dir()
+        stem = f"job-{os.getpid()}-{time.monotonic_ns()}"
+        job_path = scratch / f"{stem}.json"
+        out_path = scratch / f"{stem}.out.json"
+        job.setdefault("scratch_dir", str(scratch))
+        job_path.write_text(json.dumps(job), encoding="utf-8")
+        try:
+            res = self.run(["python3", "-m", "harness.runner", str(job_path), str(out_path)], timeout)
+            result = result_from_process(res, out_path)
+            if result.get("status") != "ok" and res.stderr and "stderr_tail" not in result:
+                result["stderr_tail"] = tail(res.stderr, 2000)
+        finally:
+            for p in (job_path, out_path):
+                try:
+                    p.unlink()
+                except FileNotFoundError:
+                    pass
+        result["emulated"] = True
+        result["emulated_cpu"] = self.cpu
+        return result
+
+
+def _exit(res: CommandResult) -> str:
+    return "timed out" if res.timed_out else f"exit {res.returncode}"
+
+
+def check_profile_device(device_table: dict[str, Any]) -> list[str]:
+    """Problems (with fixes) of a profile's [device] table of kind qemu; empty when it can run."""
+    return QemuDevice(device_table).check()
