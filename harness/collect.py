@@ -108,7 +108,8 @@ def _delegation_text(d: Any) -> str | None:
     if "providers" in d:
         return ",".join(d["providers"])
     if "delegate_kernels" in d:
-        return f"{d['delegate_kernels']} delegate kernel(s), {d.get('ops_on_cpu')} op(s) on CPU kernels"
+        return (f"{d.get('ops_delegated')}/{d.get('model_ops')} ops delegated "
+                f"({d['delegate_kernels']} delegate kernel(s))")
     return str(d)
 
 

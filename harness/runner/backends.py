@@ -167,7 +167,11 @@ class TfliteBackend:
         return y.astype(np.float32)
 
     def delegation(self) -> dict[str, Any]:
-        """Ops left in the execution plan: delegate kernels count as one each."""
+        """How many of the model's ops each delegate took over, and how many stay on CPU kernels.
+
+        `_get_ops_details()` lists the model's ops plus one DELEGATE node per delegated subgraph; the
+        ops a delegate replaced are those between its input and output tensors.
+        """
         info: dict[str, Any] = {"xnnpack": self.xnnpack}
         get = getattr(self.interp, "_get_ops_details", None)
         if get is None:
@@ -176,10 +180,24 @@ class TfliteBackend:
             ops = get()
         except Exception:  # private API: best effort
             return info
-        delegated = [op for op in ops if "DELEGATE" in str(op.get("op_name", "")).upper()]
-        info["ops_in_plan"] = len(ops)
-        info["delegate_kernels"] = len(delegated)
-        info["ops_on_cpu"] = len(ops) - len(delegated)
+        kernels = [op for op in ops if str(op.get("op_name", "")).upper() == "DELEGATE"]
+        model_ops = [op for op in ops if str(op.get("op_name", "")).upper() != "DELEGATE"]
+        producer = {int(t): op["index"] for op in model_ops for t in op.get("outputs", [])}
+        by_index = {op["index"]: op for op in model_ops}
+        delegated: set[int] = set()
+        for kernel in kernels:
+            boundary = {int(t) for t in kernel.get("inputs", [])}
+            stack = [int(t) for t in kernel.get("outputs", [])]
+            while stack:
+                idx = producer.get(stack.pop())
+                if idx is None or idx in delegated:
+                    continue
+                delegated.add(idx)
+                stack.extend(int(t) for t in by_index[idx].get("inputs", []) if int(t) not in boundary)
+        info["model_ops"] = len(model_ops)
+        info["delegate_kernels"] = len(kernels)
+        info["ops_delegated"] = len(delegated)
+        info["ops_on_cpu"] = len(model_ops) - len(delegated)
         return info
 
 
