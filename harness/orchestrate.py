@@ -443,7 +443,8 @@ def check_profiles(paths: list[str]) -> int:
         except HarnessError as exc:
             problems = [str(exc)]
             info = {}
-        for key in ("arch", "cpu_model", "cores", "ram_bytes", "os", "python_version"):
+        for key in ("arch", "cpu_model", "cpu_cores", "ram_total_bytes", "os_name", "python_version",
+                    "onnxruntime_version", "ai_edge_litert_version"):
             if info.get(key) is not None:
                 print(f"  {key}: {info[key]}")
         for p in problems:

@@ -31,8 +31,8 @@ def probe_local(python: str) -> dict[str, Any]:
 
 
 def _minimal() -> dict[str, Any]:
-    info: dict[str, Any] = {"arch": platform.machine(), "os": platform.platform(),
-                            "kernel": platform.release(), "cores": os.cpu_count(),
+    info: dict[str, Any] = {"arch": platform.machine(), "os_name": platform.platform(),
+                            "kernel": platform.release(), "cpu_cores": os.cpu_count(),
                             "python_version": platform.python_version()}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -41,7 +41,7 @@ def _minimal() -> dict[str, Any]:
                 break
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
-                info["ram_bytes"] = int(line.split()[1]) * 1024
+                info["ram_total_bytes"] = int(line.split()[1]) * 1024
         gov = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
         if gov.exists():
             info["governor"] = gov.read_text().strip()
