@@ -1,0 +1,154 @@
+"""Handlers of `edgebench models list|build|inspect`: argument plumbing and printing only; the work is
+in build.py, analyze.py and harness/manifest.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import ZooError
+from ..paths import zoo_dir, zoo_toml
+from .analyze import KINDS, analyze
+
+
+def human(n: float | None) -> str:
+    """Counts the way the MobileNet paper prints them: 569M, 4866M, 4.2M, 29.3M, 25.1k."""
+    if n is None:
+        return "-"
+    if n >= 1e8:
+        return f"{n / 1e6:.0f}M"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f}k"
+    return f"{int(n)}"
+
+
+def human_bytes(n: int) -> str:
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.1f} MiB"
+    return f"{n / 1024:.0f} KiB"
+
+
+def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
+                         for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+
+    return "\n".join([line(header), *(line(r) for r in rows)])
+
+
+# ----------------------------------------------------------------------------------------------- list
+
+def list_rows(verify: bool = False, root: Path | None = None) -> tuple[list[list[str]], list[str]]:
+    """Rows of `models list` and the problems --verify found (missing or changed files)."""
+    from ..manifest import load_manifest
+
+    manifest = load_manifest(root)
+    rows, problems = [], []
+    for a in manifest.artifacts:
+        acc = a.get("reference_accuracy")
+        row = [a["model"], a["format"], a["precision"],
+               human_bytes(a["bytes"]) if a.built else "not built",
+               human(a.get("params")), human(a.get("macs")),
+               f"{acc * 100:.2f}%" if acc is not None else "-"]
+        if verify:
+            try:
+                a.verify()
+                row.append("ok")
+            except ZooError as exc:
+                row.append("MISSING" if not a.built else "MISMATCH")
+                problems.append(str(exc))
+        rows.append(row)
+    if verify:
+        for name, fam in manifest.families.items():
+            ev = fam.get("eval")
+            if ev:
+                from ..manifest import sha256_file
+
+                p = manifest.root / ev["path"]
+                if not p.exists():
+                    problems.append(f"{p}: eval set of {name} is missing; rebuild with "
+                                    f"`edgebench models build --family {name} --force`")
+                elif sha256_file(p) != ev["sha256"]:
+                    problems.append(f"{p}: eval set of {name} does not match the manifest's sha256; "
+                                    f"rebuild with `edgebench models build --family {name} --force`")
+    return rows, problems
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ..manifest import load_manifest
+
+    rows, problems = list_rows(verify=args.verify)
+    header = ["model", "format", "precision", "size", "params", "MACs", "reference acc."]
+    if args.verify:
+        header.append("sha256")
+    print(_table(header, rows, right={3, 4, 5, 6}))
+    manifest = load_manifest()
+    for name, fam in manifest.families.items():
+        ev = fam.get("eval")
+        if ev:
+            print(f"eval set ({name}): {ev['path']} ({ev.get('n', '?')} images, {ev.get('layout', 'NHWC')})")
+    if args.verify:
+        if problems:
+            raise ZooError(f"{len(problems)} file(s) do not match the manifest; first: {problems[0]}")
+        print(f"verified: all {len(rows)} artifacts match their sha256 in {manifest.path}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- build
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .build import build
+
+    results = build(Path(args.zoo_toml) if args.zoo_toml else zoo_toml(),
+                    Path(args.out) if args.out else zoo_dir(),
+                    families=args.family, force=args.force,
+                    log=lambda msg: print(msg, flush=True))
+    built = [r for r in results if r.status == "built"]
+    print(f"{len(built)} built, {len(results) - len(built)} up to date")
+    return 0
+
+
+# -------------------------------------------------------------------------------------------- inspect
+
+def inspect_text(result: dict[str, Any]) -> str:
+    rows = []
+    for kind in KINDS:
+        k = result["kinds"][kind]
+        rows.append([kind, str(k["layers"]), human(k["macs"]), human(k["params"]), f"{k['macs']:,}", f"{k['params']:,}"])
+    t = result["total"]
+    rows.append(["total", str(sum(result["kinds"][k]["layers"] for k in KINDS)), human(t["macs"]),
+                 human(t["params"]), f"{t['macs']:,}", f"{t['params']:,}"])
+    lines = [f"{result['path']} ({result['format']})",
+             _table(["kind", "layers", "mult-adds", "params", "mult-adds (exact)", "params (exact)"],
+                    rows, right={1, 2, 3, 4, 5})]
+    lines += [f"warning: {w}" for w in result["warnings"]]
+    return "\n".join(lines)
+
+
+def ratio(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
+    def r(x: int, y: int) -> float | None:
+        return x / y if y else None
+
+    return {"macs": r(a["total"]["macs"], b["total"]["macs"]),
+            "params": r(a["total"]["params"], b["total"]["params"])}
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    results = [analyze(args.file)] + ([analyze(args.file2)] if args.file2 else [])
+    rat = ratio(results[0], results[1]) if len(results) == 2 else None
+    if args.json:
+        print(json.dumps({"files": results, "ratio": rat}, indent=2))
+        return 0
+    print("\n\n".join(inspect_text(r) for r in results))
+    if rat:
+        def show(v: float | None) -> str:
+            return "n/a" if v is None else (f"{v:.3f} (1/{1 / v:.2f})" if 0 < v < 1 else f"{v:.3f}")
+
+        print(f"\nratio FILE/FILE2: mult-adds {show(rat['macs'])}, params {show(rat['params'])}")
+    return 0
