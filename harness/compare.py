@@ -1,0 +1,163 @@
+"""`edgebench compare RUN_A RUN_B`: what changed between two runs, as a CI gate.
+
+Configs are joined by config_id. Each row gets the ratio B/A of the median latencies with a 95%
+bootstrap interval (harness.report.stats) and a mark:
+  worse / better    the interval excludes 1 and the change is beyond the threshold
+  ~                 the change is beyond the threshold but the interval includes 1 (not significant)
+  same              within the threshold
+  newly failing     ok in A, failed/timeout/skipped in B;  fixed: the reverse;  failing: both
+  not comparable    different device hardware, runtime version, or emulated in one run only
+  only in A / only in B
+The command exits 2 (RegressionFound) when a row is `worse` or `newly failing`, naming the configs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import HarnessError, RegressionFound
+
+COMPARE_COLUMNS = ["config_id", "mark", "median_a_ms", "median_b_ms", "ratio", "ci_low", "ci_high",
+                   "trial_ratio", "status_a", "status_b", "note"]
+DEVICE_KEYS = ("arch", "cpu_model", "cpu_core_types", "board_model", "android_model", "soc")
+
+
+@dataclass(frozen=True)
+class RunData:
+    path: Path
+    meta: dict[str, Any]
+    records: list[dict[str, Any]]
+    rows: dict[str, dict[str, Any]]        # config_id -> summary row
+    trials: dict[str, dict[int, list[float]]]
+
+
+def parse_threshold(text: str) -> float:
+    """'5%' -> 0.05. A bare number is refused: 5 and 0.05 are too easy to confuse."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*%\s*", str(text))
+    if not m:
+        raise HarnessError(f"--threshold {text!r}: give a percentage such as 5% (the slowdown of the "
+                           f"median that counts as a regression)")
+    value = float(m.group(1)) / 100.0
+    if not 0 <= value < 10:
+        raise HarnessError(f"--threshold {text!r}: must be between 0% and 1000%")
+    return value
+
+
+def load(run_dir: Path | str, label: str) -> RunData:
+    from .collect import summarize_records
+    from .errors import RunDirError
+    from .records import RECORDS_FILE, load_run
+    from .report.stats import trials_by_config
+
+    run_dir = Path(run_dir)
+    meta, read = load_run(run_dir)
+    for lineno, why in read.skipped:
+        print(f"edgebench: {run_dir / RECORDS_FILE}:{lineno}: skipped a line: {why}", file=sys.stderr)
+    if not read.records:
+        raise RunDirError(f"{run_dir} ({label}): no readable records; give a run folder with results")
+    summary = summarize_records(read.records)
+    rows = {r["config_id"]: r for r in summary.astype(object).where(summary.notna(), None).to_dict("records")}
+    return RunData(run_dir, meta, read.records, rows, trials_by_config(read.records))
+
+
+def _device_difference(a: RunData, b: RunData, device: str | None) -> str | None:
+    pa = (a.meta.get("devices") or {}).get(device) or {}
+    pb = (b.meta.get("devices") or {}).get(device) or {}
+    for key in DEVICE_KEYS:
+        if pa.get(key) is not None and pb.get(key) is not None and pa.get(key) != pb.get(key):
+            return f"device {key} differs: {pa.get(key)} vs {pb.get(key)}"
+    return None
+
+
+def compare_runs(a: RunData, b: RunData, threshold: float) -> list[dict[str, Any]]:
+    """One row per config_id of either run (A's order, then B's new ones)."""
+    from .report.stats import ratio_of_medians
+
+    out = []
+    for cid in list(a.rows) + [c for c in b.rows if c not in a.rows]:
+        ra, rb = a.rows.get(cid), b.rows.get(cid)
+        row: dict[str, Any] = {k: None for k in COMPARE_COLUMNS}
+        row["config_id"] = cid
+        if ra is None or rb is None:
+            row["mark"] = "only in B" if ra is None else "only in A"
+            src = rb or ra
+            row["status_a" if rb is None else "status_b"] = src.get("status")
+            out.append(row)
+            continue
+        row.update(median_a_ms=ra.get("median_ms"), median_b_ms=rb.get("median_ms"),
+                   status_a=ra.get("status"), status_b=rb.get("status"))
+        ok_a = ra.get("status") == "ok" and ra.get("median_ms") is not None
+        ok_b = rb.get("status") == "ok" and rb.get("median_ms") is not None
+        notes = []
+        if ra.get("runtime_version") != rb.get("runtime_version") and ok_a and ok_b:
+            notes.append(f"runtime version {ra.get('runtime_version')} vs {rb.get('runtime_version')}")
+        if bool(ra.get("emulated")) != bool(rb.get("emulated")):
+            notes.append(f"emulated in {'A' if ra.get('emulated') else 'B'} only")
+        diff = _device_difference(a, b, ra.get("device"))
+        if diff:
+            notes.append(diff)
+        if not ok_a or not ok_b:
+            row["mark"] = ("newly failing" if ok_a else "fixed" if ok_b else "failing")
+            err = rb.get("error") if ok_a else ra.get("error") if ok_b else rb.get("error")
+            row["note"] = "; ".join(notes + ([str(err)[:200]] if err else [])) or None
+            out.append(row)
+            continue
+        est = ratio_of_medians(b.trials.get(cid, {}), a.trials.get(cid, {}))
+        row.update(ratio=est.ratio, ci_low=est.ci_low, ci_high=est.ci_high, trial_ratio=est.trial_ratio)
+        if notes:
+            row["mark"] = "not comparable"
+            row["note"] = "; ".join(notes)
+        elif est.ratio is None:
+            row["mark"] = "~"
+        elif est.ratio > 1 + threshold:
+            row["mark"] = "worse" if est.significant else "~"
+        elif est.ratio < 1 / (1 + threshold):
+            row["mark"] = "better" if est.significant else "~"
+        else:
+            row["mark"] = "same"
+        out.append(row)
+    return out
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    def f(v: Any, spec: str) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "-"
+        return format(v, spec)
+
+    table = [["config", "A ms", "B ms", "B/A", "95% CI", "mark", "note"]]
+    for r in rows:
+        ci = f"{r['ci_low']:.3f}-{r['ci_high']:.3f}" if r.get("ci_low") is not None else "-"
+        table.append([r["config_id"], f(r["median_a_ms"], ".4f"), f(r["median_b_ms"], ".4f"),
+                      f(r["ratio"], ".3f"), ci, r["mark"] or "", r.get("note") or ""])
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = ["  ".join(c.ljust(w) if i in (0, 5, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+             for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def cmd_compare(args: Any) -> int:
+    threshold = parse_threshold(args.threshold)
+    a = load(args.run_a, "RUN_A")
+    b = load(args.run_b, "RUN_B")
+    rows = compare_runs(a, b, threshold)
+    print(f"A: {a.path}\nB: {b.path}\nthreshold: {threshold:.1%} slower median, significant at 95%")
+    print(format_rows(rows))
+    if args.csv:
+        import pandas as pd
+
+        pd.DataFrame(rows, columns=COMPARE_COLUMNS).to_csv(args.csv, index=False)
+        print(f"csv: {args.csv}")
+    worse = [r for r in rows if r["mark"] == "worse"]
+    failing = [r for r in rows if r["mark"] == "newly failing"]
+    if worse or failing:
+        parts = [f"{r['config_id']} is {r['ratio']:.2f}x slower (95% CI {r['ci_low']:.2f}-{r['ci_high']:.2f})"
+                 for r in worse] + [f"{r['config_id']} newly fails" for r in failing]
+        raise RegressionFound(f"regression beyond {threshold:.0%}: " + "; ".join(parts))
+    return 0

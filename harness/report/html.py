@@ -1,0 +1,254 @@
+"""report.html: one self-contained page (inline CSS and SVG, no script, nothing fetched) with the
+run's metadata, the pairs view beside the theory, the charts and the tables."""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import Any, Sequence
+
+from . import svg
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:24px auto;
+max-width:1180px;padding:0 16px;color:#1a1a1a;line-height:1.45}
+h1{font-size:1.5em;margin-bottom:4px}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd;
+padding-bottom:4px}p.lead{color:#555;margin-top:0}
+table{border-collapse:collapse;font-size:12.5px;margin:8px 0 4px}th,td{padding:3px 8px;
+border-bottom:1px solid #eee;text-align:right;white-space:nowrap}th{background:#f5f5f5;
+position:sticky;top:0}td.t,th.t{text-align:left}tr:hover td{background:#fafcff}
+.scroll{overflow-x:auto;max-width:100%}dl.meta{display:grid;grid-template-columns:max-content 1fr;
+gap:2px 14px;font-size:13px}dl.meta dt{color:#666}dl.meta dd{margin:0;word-break:break-all}
+.note{background:#fff8e6;border-left:4px solid #e6a03b;padding:6px 10px;margin:6px 0;font-size:13px}
+.warn{color:#9a5b00}.bad{color:#b00020}.good{color:#1d7a3a}figure{margin:10px 0 18px}
+figcaption{font-size:12.5px;color:#555;max-width:900px}.charts{display:flex;flex-wrap:wrap;gap:18px}
+ul.warnings{font-size:13px}code{background:#f3f3f3;padding:0 3px;border-radius:3px}
+.no-data{color:#777;font-style:italic}
+"""
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def fmt(v: Any, kind: str = "") -> str:
+    if _is_missing(v):
+        return "–"
+    if kind == "ratio":
+        return f"{float(v):.3f}"
+    if kind == "x":
+        return f"{float(v):.2f}×"
+    if kind == "pct":
+        return f"{float(v):.1f}%"
+    if kind == "pts":
+        return f"{float(v):+.2f}"
+    if kind == "ms":
+        v = float(v)
+        return f"{v:.4f}" if v < 1 else f"{v:.3f}" if v < 100 else f"{v:.1f}"
+    if kind == "int":
+        return f"{int(float(v)):,}"
+    if kind == "big":
+        v = float(v)
+        for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+            if abs(v) >= scale:
+                return f"{v / scale:.3g}{unit}"
+        return f"{v:.0f}"
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def table(rows: Sequence[dict[str, Any]], cols: Sequence[tuple[str, str, str]], cls: str = "") -> str:
+    """cols: (key, header, format kind); kind 't' is left-aligned text."""
+    head = "".join(f'<th class="{"t" if k == "t" else ""}">{escape(h)}</th>' for _, h, k in cols)
+    body = []
+    for r in rows:
+        cells = []
+        for key, _, kind in cols:
+            v = r.get(key)
+            cells.append(f'<td class="{"t" if kind == "t" else ""}">{escape(fmt(v, kind))}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<div class="scroll"><table class="{cls}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def short_label(config_id: str, single_device: bool) -> str:
+    parts = str(config_id).split("/")
+    if single_device and len(parts) > 1:
+        parts = parts[1:]
+    return " ".join(parts)
+
+
+def _meta_section(meta: dict[str, Any], notes: list[str]) -> str:
+    try:
+        from ..devices.probe import describe
+    except ImportError:  # pragma: no cover
+        describe = None
+    items = [("run", meta.get("run_id")), ("status", meta.get("status")), ("created", meta.get("created_at")),
+             ("finished", meta.get("finished_at")), ("command", meta.get("command")),
+             ("git commit", meta.get("git_commit")), ("edgebench", meta.get("edgebench_version")),
+             ("seed", meta.get("seed")), ("host", (meta.get("host") or {}).get("platform"))]
+    for name, probe in (meta.get("devices") or {}).items():
+        text = describe(probe) if describe and isinstance(probe, dict) else str(probe)
+        if isinstance(probe, dict) and probe.get("emulated"):
+            text += " (EMULATED)"
+        items.append((f"device {name}", text or "(no probe)"))
+    dl = "".join(f"<dt>{escape(str(k))}</dt><dd>{escape(str(v))}</dd>" for k, v in items if v not in (None, ""))
+    note_html = "".join(f'<div class="note">{escape(n)}</div>' for n in notes)
+    return f'<h2 id="run">Run</h2><dl class="meta">{dl}</dl>{note_html}'
+
+
+PAIR_TABLE = [
+    ("family", "family", "t"), ("runtime", "runtime", "t"), ("precision", "prec", "t"), ("threads", "thr", ""),
+    ("separable_median_ms", "sep ms", "ms"), ("standard_median_ms", "std ms", "ms"),
+    ("speedup", "speedup", "x"), ("ci", "95% CI", "t"), ("trial_speedup", "per-trial", "x"),
+    ("mac_ratio", "MAC ratio", "ratio"), ("theoretical_speedup", "1/MAC ratio", "x"),
+    ("formula_ratio", "1/N+1/Dk²", "ratio"), ("efficiency", "efficiency", "pct100"),
+    ("params_ratio", "params ratio", "ratio"), ("peak_rss_ratio", "peak RSS ratio", "ratio"),
+    ("model_bytes_ratio", "size ratio", "ratio"), ("separable_accuracy_pct", "sep acc", "pct"),
+    ("standard_accuracy_pct", "std acc", "pct"), ("accuracy_gap_pts", "gap pts", "pts"),
+    ("warnings", "warnings", "t"),
+]
+
+SUMMARY_TABLE = [
+    ("label", "config", "t"), ("status", "status", "t"), ("trials", "trials", ""), ("n", "n", "int"),
+    ("median_ms", "median ms", "ms"), ("p90_ms", "p90 ms", "ms"), ("p99_ms", "p99 ms", "ms"),
+    ("cv_pct", "CV", "pct"), ("trial_cv_pct", "trial CV", "pct"), ("init_ms", "init ms", "ms"),
+    ("first_inference_ms", "first ms", "ms"), ("peak_rss_mb", "peak MB", ""),
+    ("model_bytes", "bytes", "big"), ("params", "params", "big"), ("macs", "MACs", "big"),
+    ("accuracy_pct", "acc", "pct"), ("accuracy_gap_pts", "gap vs ref", "pts"), ("runtime_version", "version", "t"),
+    ("warnings", "warnings", "t"),
+]
+
+BREAKDOWN_TABLE = [
+    ("label", "config", "t"), ("kind", "kind", "t"), ("nodes", "nodes", ""), ("time_us", "µs/inference", ""),
+    ("time_pct", "time share", "pct"), ("macs", "MACs", "big"), ("mac_pct", "MAC share", "pct"),
+    ("gmacs_per_s", "GMAC/s", ""), ("coverage_pct", "joined", "pct"),
+]
+
+
+def _pair_rows(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for p in pairs:
+        q = dict(p)
+        if not _is_missing(p.get("speedup_ci_low")):
+            q["ci"] = f"{p['speedup_ci_low']:.2f}–{p['speedup_ci_high']:.2f}"
+        if not _is_missing(p.get("efficiency")):
+            q["efficiency"] = 100.0 * float(p["efficiency"])
+        out.append(q)
+    return out
+
+
+def render(meta: dict[str, Any], summary: list[dict[str, Any]], pairs: list[dict[str, Any]],
+           breakdown: list[dict[str, Any]], samples: dict[str, list[float]], notes: list[str]) -> str:
+    """The whole page as a string. samples: config_id -> pooled latency samples in ms."""
+    single = len({r.get("device") for r in summary}) <= 1
+    for r in summary:
+        r["label"] = short_label(r.get("config_id"), single)
+    for r in breakdown:
+        r["label"] = short_label(r.get("config_id"), single)
+    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+             f"<title>edgebench report: {escape(str(meta.get('run_id', '')))}</title><style>{CSS}</style>"
+             f"</head><body>",
+             f"<h1>edgebench report: {escape(str(meta.get('run_id', '')))}</h1>",
+             "<p class=\"lead\">Depthwise-separable networks against their standard-convolution twins: the "
+             "measured speedup beside the multiply-adds' prediction (1/N + 1/Dk² per layer).</p>",
+             _meta_section(meta, notes)]
+
+    # pairs ------------------------------------------------------------------------------------
+    parts.append('<h2 id="pairs">Twin pairs: measured against theory</h2>')
+    if pairs:
+        parts.append(table(_pair_rows(pairs), [(k, h, "pct" if f == "pct100" else f) for k, h, f in PAIR_TABLE],
+                           "pairs"))
+        parts.append("<p style=\"font-size:12.5px;color:#555\">speedup = median(standard) / median(separable) "
+                     "pooled over trials, 95% bootstrap interval (trials, then iterations); per-trial = median "
+                     "of the ratios of trials run in the same time window. MAC ratio = separable / standard "
+                     "multiply-adds of the whole graph; 1/N+1/Dk² = the paper's formula weighted over the "
+                     "separable blocks (source: " + escape(", ".join(sorted({str(p.get('formula_source'))
+                                                                          for p in pairs}))) +
+                     "). efficiency = speedup / (1 / MAC ratio). gap = standard minus separable top-1, "
+                     "points.</p>")
+        pts = [{"label": f"{p['family']} {p['runtime']} {p['precision']} t{p['threads']}",
+                "theory": float(p["theoretical_speedup"]), "speedup": float(p["speedup"]),
+                "lo": None if _is_missing(p.get("speedup_ci_low")) else float(p["speedup_ci_low"]),
+                "hi": None if _is_missing(p.get("speedup_ci_high")) else float(p["speedup_ci_high"])}
+               for p in pairs if not _is_missing(p.get("speedup")) and not _is_missing(p.get("theoretical_speedup"))]
+        charts = []
+        if pts:
+            charts.append(_figure(svg.speedup_vs_theory(pts), "Measured speedup against the speedup the MAC "
+                                  "ratio predicts; bars are 95% intervals. Points under the dashed line "
+                                  "gain less time than multiply-adds."))
+        acc = _accuracy_points(summary)
+        if acc:
+            charts.append(_figure(svg.accuracy_vs_latency(acc), "Top-1 accuracy against median latency; "
+                                  "a grey line joins twins."))
+        if charts:
+            parts.append('<div class="charts">' + "".join(charts) + "</div>")
+    else:
+        parts.append('<p class="no-data">No twin pairs in this run (a pair needs both the separable and '
+                     'the standard model of a family on the same device, runtime, precision and threads).</p>')
+        acc = _accuracy_points(summary)
+        if acc:
+            parts.append(_figure(svg.accuracy_vs_latency(acc), "Top-1 accuracy against median latency."))
+
+    # latency distribution ------------------------------------------------------------------
+    parts.append('<h2 id="latency">Latency distribution</h2>')
+    items = [(r["label"], r.get("twin"), samples[r["config_id"]]) for r in summary if samples.get(r["config_id"])]
+    if items:
+        parts.append(_figure(svg.latency_boxes(items), "Box: interquartile range; thick tick: median; "
+                             "whiskers: 5th to 95th percentile; dots: the slowest 1% of runs."))
+    else:
+        parts.append('<p class="no-data">No successful timed runs.</p>')
+
+    # per-op breakdown ----------------------------------------------------------------------
+    parts.append('<h2 id="ops">Per-op breakdown (ONNX Runtime profiling pass)</h2>')
+    if breakdown:
+        by_cfg: dict[str, dict[str, Any]] = {}
+        for r in breakdown:
+            it = by_cfg.setdefault(r["config_id"], {"label": r["label"], "time_pct": {}, "mac_pct": {}})
+            it["time_pct"][r["kind"]] = r.get("time_pct") or 0.0
+            it["mac_pct"][r["kind"]] = r.get("mac_pct") or 0.0
+        parts.append(_figure(svg.op_shares(list(by_cfg.values())),
+                             "Share of multiply-adds against share of kernel time per layer kind. Depthwise "
+                             "layers usually take far more time than their MACs: they are memory-bound."))
+        parts.append(table(breakdown, BREAKDOWN_TABLE, "breakdown"))
+    else:
+        parts.append('<p class="no-data">No profiling pass in this run; add <code>profile</code> to '
+                     'matrix.modes (ONNX Runtime configs) to see where the time goes.</p>')
+
+    # summary + warnings --------------------------------------------------------------------
+    parts.append('<h2 id="summary">All configs</h2>')
+    parts.append(table(summary, SUMMARY_TABLE, "summary"))
+    warned = [r for r in summary if r.get("warning_text")]
+    parts.append('<h2 id="warnings">Warnings</h2>')
+    if warned:
+        parts.append('<ul class="warnings">' + "".join(
+            f"<li><b>{escape(r['label'])}</b><ul>" + "".join(
+                f'<li class="warn">{escape(w)}</li>' for w in str(r["warning_text"]).split(" | ")) + "</ul></li>"
+            for r in warned) + "</ul>")
+    else:
+        parts.append("<p>None.</p>")
+    failed = [r for r in summary if r.get("status") not in ("ok", None) and r.get("error")]
+    if failed:
+        parts.append('<h2 id="failures">Failures</h2><ul>' + "".join(
+            f'<li class="bad"><b>{escape(r["label"])}</b> ({escape(str(r["status"]))}): '
+            f'{escape(str(r["error"]))}</li>' for r in failed) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _figure(svg_text: str, caption: str) -> str:
+    return f'<figure class="chart">{svg_text}<figcaption>{escape(caption)}</figcaption></figure>'
+
+
+def _accuracy_points(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    pts = []
+    for r in summary:
+        if _is_missing(r.get("accuracy_pct")) or _is_missing(r.get("median_ms")):
+            continue
+        key = "/".join(str(r.get(k)) for k in ("device", "family", "runtime", "precision", "threads"))
+        pts.append({"label": r["label"], "twin": r.get("twin"), "latency_ms": float(r["median_ms"]),
+                    "accuracy_pct": float(r["accuracy_pct"]), "pair_key": key if r.get("family") else None,
+                    "short": f"{r.get('runtime')} {r.get('precision')} t{r.get('threads')}"})
+    return pts

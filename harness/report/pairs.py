@@ -1,0 +1,166 @@
+"""The pairs view: each separable model beside its standard twin (same family, device, runtime,
+precision, threads), with the measured speedup next to what the multiply-adds predict.
+
+  speedup          median(standard) / median(separable), pooled over trials, with a 95% bootstrap
+                   interval (harness.report.stats: trials, then iterations)
+  trial_speedup    median over trials k of median(standard_k) / median(separable_k): the jobs of
+                   trial k ran in the same time window, so this ratio cancels most of the drift
+  mac_ratio        separable MACs / standard MACs, from the graphs (records' `macs`)
+  formula_ratio    1/N + 1/Dk^2 weighted by each block's standard-conv MACs (from the ONNX graph of
+                   the separable twin when available, else from the family's layer plan)
+  efficiency       speedup / (1 / mac_ratio): 1.0 when the time falls as much as the MACs do
+  accuracy_gap_pts standard minus separable top-1, in points (measured; the reference when not)
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from .stats import ratio_of_medians, trials_by_config
+
+PAIR_KEYS = ("device", "family", "runtime", "precision", "threads", "xnnpack")
+
+PAIRS_COLUMNS = [
+    "device", "family", "runtime", "precision", "threads", "separable_config", "standard_config",
+    "separable_median_ms", "standard_median_ms", "speedup", "speedup_ci_low", "speedup_ci_high",
+    "trial_speedup", "trial_speedup_min", "trial_speedup_max", "trials_paired",
+    "separable_macs", "standard_macs", "mac_ratio", "theoretical_speedup", "formula_ratio",
+    "formula_source", "formula_n_min", "formula_n_max", "formula_dk", "efficiency",
+    "params_ratio", "peak_rss_ratio", "model_bytes_ratio",
+    "separable_accuracy_pct", "standard_accuracy_pct", "accuracy_gap_pts", "accuracy_source",
+    "separable_depthwise_time_pct", "separable_depthwise_mac_pct", "separable_pointwise_time_pct",
+    "separable_pointwise_mac_pct", "separable_depthwise_gmacs", "separable_pointwise_gmacs",
+    "standard_conv_gmacs", "warnings",
+]
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    a, b = _num(a), _num(b)
+    return a / b if a is not None and b else None
+
+
+def _norm(v: Any) -> Any:
+    """pandas turns None into NaN and ints into floats in mixed columns: undo both for joining."""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return None
+        if v.is_integer():
+            return int(v)
+    return v
+
+
+def _key(row: dict[str, Any]) -> tuple:
+    return tuple(_norm(row.get(k)) for k in PAIR_KEYS)
+
+
+def _formula(sep_row: dict[str, Any], records: list[dict[str, Any]], cache: dict) -> dict[str, Any] | None:
+    """From the separable twin's ONNX graph (any precision of it), else from the family config."""
+    from .graph import formula_from_config, formula_from_graph, load_graph
+
+    model = sep_row.get("model")
+    if ("graph", model) not in cache:
+        cache[("graph", model)] = None
+        files = sorted({r.get("model_file") for r in records if r.get("model") == model
+                        and str(r.get("model_file") or "").endswith(".onnx")},
+                       key=lambda p: ("int8" in p, p))  # the float graph first
+        for f in files:
+            if Path(f).exists():
+                try:
+                    cache[("graph", model)] = formula_from_graph(load_graph(f))
+                except Exception:
+                    cache[("graph", model)] = None
+                if cache[("graph", model)]:
+                    break
+    if cache[("graph", model)]:
+        return cache[("graph", model)]
+    family = sep_row.get("family")
+    if ("config", family) not in cache:
+        cache[("config", family)] = None
+        try:
+            from ..manifest import load_manifest
+
+            fam = load_manifest().families.get(family) or {}
+            cache[("config", family)] = formula_from_config(fam.get("config") or {})
+        except Exception:  # no zoo on this machine: the column stays empty
+            pass
+    return cache[("config", family)]
+
+
+def _accuracy(sep: dict[str, Any], std: dict[str, Any]) -> tuple[float | None, float | None, str | None]:
+    a, b = _num(sep.get("accuracy_pct")), _num(std.get("accuracy_pct"))
+    if a is not None and b is not None:
+        return a, b, "measured"
+    a, b = _num(sep.get("reference_accuracy_pct")), _num(std.get("reference_accuracy_pct"))
+    if a is not None and b is not None:
+        return a, b, "reference (fp32 Keras)"
+    return None, None, None
+
+
+def _kind_stat(breakdown: list[dict[str, Any]], config_id: str, kind: str, col: str) -> float | None:
+    for row in breakdown:
+        if row["config_id"] == config_id and row["kind"] == kind:
+            return _num(row.get(col))
+    return None
+
+
+def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str, Any]] | None = None):
+    """One row per (separable, standard) pair found in the summary; columns PAIRS_COLUMNS."""
+    import pandas as pd
+
+    rows = summary.to_dict("records")
+    standards = {_key(r): r for r in rows if r.get("twin") == "standard"}
+    samples = trials_by_config(records)
+    breakdown = breakdown or []
+    cache: dict = {}
+    out = []
+    for sep in rows:
+        if sep.get("twin") != "separable" or not sep.get("family"):
+            continue
+        std = standards.get(_key(sep))
+        if std is None:
+            continue
+        est = ratio_of_medians(samples.get(std["config_id"], {}), samples.get(sep["config_id"], {}))
+        mac_ratio = _ratio(sep.get("macs"), std.get("macs"))
+        formula = _formula(sep, records, cache) or {}
+        acc_sep, acc_std, acc_src = _accuracy(sep, std)
+        warns = sorted({w for r in (sep, std) for w in str(r.get("warnings") or "").split(";") if w})
+        row = {
+            **{k: _norm(sep.get(k)) for k in PAIR_KEYS if k != "xnnpack"},
+            "separable_config": sep["config_id"], "standard_config": std["config_id"],
+            "separable_median_ms": _num(sep.get("median_ms")), "standard_median_ms": _num(std.get("median_ms")),
+            "speedup": est.ratio, "speedup_ci_low": est.ci_low, "speedup_ci_high": est.ci_high,
+            "trial_speedup": est.trial_ratio, "trial_speedup_min": est.trial_ratio_min,
+            "trial_speedup_max": est.trial_ratio_max, "trials_paired": est.trials_paired,
+            "separable_macs": sep.get("macs"), "standard_macs": std.get("macs"),
+            "mac_ratio": mac_ratio, "theoretical_speedup": 1.0 / mac_ratio if mac_ratio else None,
+            "formula_ratio": formula.get("formula_ratio"), "formula_source": formula.get("source"),
+            "formula_n_min": formula.get("n_min"), "formula_n_max": formula.get("n_max"),
+            "formula_dk": formula.get("dk"),
+            "efficiency": est.ratio * mac_ratio if est.ratio is not None and mac_ratio else None,
+            "params_ratio": _ratio(sep.get("params"), std.get("params")),
+            "peak_rss_ratio": _ratio(sep.get("peak_rss_mb"), std.get("peak_rss_mb")),
+            "model_bytes_ratio": _ratio(sep.get("model_bytes"), std.get("model_bytes")),
+            "separable_accuracy_pct": acc_sep, "standard_accuracy_pct": acc_std,
+            "accuracy_gap_pts": acc_std - acc_sep if acc_sep is not None and acc_std is not None else None,
+            "accuracy_source": acc_src,
+            "separable_depthwise_time_pct": _kind_stat(breakdown, sep["config_id"], "depthwise", "time_pct"),
+            "separable_depthwise_mac_pct": _kind_stat(breakdown, sep["config_id"], "depthwise", "mac_pct"),
+            "separable_pointwise_time_pct": _kind_stat(breakdown, sep["config_id"], "pointwise", "time_pct"),
+            "separable_pointwise_mac_pct": _kind_stat(breakdown, sep["config_id"], "pointwise", "mac_pct"),
+            "separable_depthwise_gmacs": _kind_stat(breakdown, sep["config_id"], "depthwise", "gmacs_per_s"),
+            "separable_pointwise_gmacs": _kind_stat(breakdown, sep["config_id"], "pointwise", "gmacs_per_s"),
+            "standard_conv_gmacs": _kind_stat(breakdown, std["config_id"], "standard 3x3", "gmacs_per_s"),
+            "warnings": ";".join(warns) or None,
+        }
+        out.append(row)
+    return pd.DataFrame(out, columns=PAIRS_COLUMNS)

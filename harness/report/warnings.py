@@ -1,0 +1,132 @@
+"""Warnings about a measurement, each a code with a message that says what to do about it.
+
+The codes go into summary.csv's `warnings` column (';'-joined) and the messages into
+`warning_text`, so a script can filter on the code and a person can read the advice.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+CV_LIMIT_PCT = 10.0
+MAX_OVER_MEDIAN = 3.0
+MIN_RUNS = 30
+FIRST_OVER_MEDIAN = 2.0
+TRIAL_SPREAD_PCT = 10.0
+
+
+class Warn(enum.Enum):
+    """Each member's value is its code; `advice` formats the message."""
+
+    HIGH_CV = "high-cv"
+    MAX_OUTLIER = "max-outlier"
+    FEW_RUNS = "few-runs"
+    FIRST_RUN_SLOW = "first-run-slow"
+    TRIALS_DISAGREE = "trials-disagree"
+    GOVERNOR = "governor"
+    THROTTLED = "throttled"
+    EMULATED = "emulated"
+
+    def advice(self, **kw: Any) -> str:
+        return MESSAGES[self].format(**kw)
+
+
+MESSAGES = {
+    Warn.HIGH_CV: "CV {cv:.0f}% is above 10%: other work or clock changes disturbed the runs; close other "
+                  "programs, pin the job to cores (device.cores), set the governor to performance, and "
+                  "run more trials",
+    Warn.MAX_OUTLIER: "the slowest run took {x:.1f}x the median: something interrupted the benchmark; look at "
+                      "p90/p99 rather than the mean, and rerun on a quiet machine",
+    Warn.FEW_RUNS: "only {n} timed runs: the statistics are rough; raise matrix.min_runs or min_time_s "
+                   "(or drop --quick)",
+    Warn.FIRST_RUN_SLOW: "the first timed run took {x:.1f}x the median: the warm-up was too short; raise "
+                         "matrix.warmup_runs or warmup_time_s",
+    Warn.TRIALS_DISAGREE: "trial medians differ (CV {cv:.0f}%): the machine's speed changed between trials; "
+                          "trust the per-trial ratios of the pairs view over absolute times, and rerun",
+    Warn.GOVERNOR: "CPU governor is '{governor}', not performance: clocks ramp during the run; set it with "
+                   "`sudo cpupower frequency-set -g performance` (or write performance to "
+                   "/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor)",
+    Warn.THROTTLED: "the device throttled ({what}): the times are slower than the device can do; cool it "
+                    "(heatsink, fan), check the power supply, and rerun",
+    Warn.EMULATED: "emulated device ({cpu}): latency under emulation is not a device latency; use this run "
+                   "as a functional check and measure on the real device",
+}
+
+THROTTLE_NOW_BITS = 0x7  # under-voltage, frequency capped, throttled (Raspberry Pi get_throttled)
+
+
+def _throttle_mask(value: Any) -> int:
+    if value in (None, ""):
+        return 0
+    try:
+        return int(str(value), 0)
+    except ValueError:
+        return 0
+
+
+def config_warnings(row: Mapping[str, Any], recs: Iterable[Mapping[str, Any]],
+                    probe: Mapping[str, Any] | None) -> list[tuple[Warn, str]]:
+    """Warnings for one summary row, from its statistics, its perf records and its device probe."""
+    out: list[tuple[Warn, str]] = []
+    perf = [r for r in recs if r.get("mode") == "perf" and r.get("status") == "ok" and r.get("latency_ns")]
+    probe = probe or {}
+
+    def num(key: str) -> float | None:
+        v = row.get(key)
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            return None
+        return None if np.isnan(v) else v
+
+    cv, med, mx, n, tcv = num("cv_pct"), num("median_ms"), num("max_ms"), num("n"), num("trial_cv_pct")
+    if perf:
+        if cv is not None and cv > CV_LIMIT_PCT:
+            out.append((Warn.HIGH_CV, Warn.HIGH_CV.advice(cv=cv)))
+        if med and mx is not None and mx > MAX_OVER_MEDIAN * med:
+            out.append((Warn.MAX_OUTLIER, Warn.MAX_OUTLIER.advice(x=mx / med)))
+        if n is not None and n < MIN_RUNS:
+            out.append((Warn.FEW_RUNS, Warn.FEW_RUNS.advice(n=int(n))))
+        firsts = [float(r["latency_ns"][0]) / 1e6 for r in perf]
+        if med and float(np.median(firsts)) > FIRST_OVER_MEDIAN * med:
+            out.append((Warn.FIRST_RUN_SLOW, Warn.FIRST_RUN_SLOW.advice(x=float(np.median(firsts)) / med)))
+        if tcv is not None and tcv > TRIAL_SPREAD_PCT:
+            out.append((Warn.TRIALS_DISAGREE, Warn.TRIALS_DISAGREE.advice(cv=tcv)))
+    governor = probe.get("governor")
+    if governor and any(g.strip() != "performance" for g in str(governor).split(",")):
+        out.append((Warn.GOVERNOR, Warn.GOVERNOR.advice(governor=governor)))
+    seen = set(probe.get("throttled_flags") or [])
+    if _throttle_mask(probe.get("throttled")) & THROTTLE_NOW_BITS and not seen:
+        seen.add(f"get_throttled {probe.get('throttled')}")
+    for r in perf:
+        for key in ("throttled_before", "throttled_after"):
+            mask = _throttle_mask(r.get(key))
+            if mask & THROTTLE_NOW_BITS:
+                seen.add(f"get_throttled {r.get(key)} during trial {r.get('trial')}")
+    if seen:
+        out.append((Warn.THROTTLED, Warn.THROTTLED.advice(what=", ".join(sorted(seen)))))
+    emulated = bool(row.get("emulated")) or bool(probe.get("emulated"))
+    if emulated:
+        cpu = next((r.get("emulated_cpu") for r in recs if r.get("emulated_cpu")), None) or "qemu"
+        out.append((Warn.EMULATED, Warn.EMULATED.advice(cpu=cpu)))
+    return out
+
+
+def add_warnings(summary, records: list[dict[str, Any]], meta: Mapping[str, Any]):
+    """Return the summary with `warnings` (codes) and `warning_text` (messages) columns."""
+    probes = meta.get("devices") or {}
+    by_cfg: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_cfg.setdefault(r.get("config_id", "?"), []).append(r)
+    codes, texts = [], []
+    for row in summary.to_dict("records"):
+        ws = config_warnings(row, by_cfg.get(row.get("config_id"), []), probes.get(row.get("device")))
+        codes.append(";".join(w.value for w, _ in ws) or None)
+        texts.append(" | ".join(f"{w.value}: {msg}" for w, msg in ws) or None)
+    summary = summary.copy()
+    summary["warnings"] = codes
+    summary["warning_text"] = texts
+    return summary
