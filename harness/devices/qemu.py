@@ -42,9 +42,10 @@ class QemuDevice:
         self._root: Path | None = None  # the sysroot seen with this CPU's /proc/cpuinfo
 
     # setup state ---------------------------------------------------------------------------------
-    def check(self) -> list[str]:
-        """What is missing to run here, each problem with its fix (for `edgebench devices check`)."""
-        return qemu_setup.problems(self.env.root, self.cpu, where=f"{self.name}: [device] cpu")
+    def check(self, runtimes: Sequence[str] = ("onnxruntime", "tflite")) -> list[str]:
+        """What is missing to run here, each problem with its fix (for `edgebench devices check`).
+        The pinned wheels carry both runtimes, so `runtimes` asks nothing more of the setup."""
+        return qemu_setup.problems(self.env.root, self.cpu, device=self.name)
 
     def _ready(self) -> tuple[Path, Path]:
         if self._qemu is None or self._root is None:
@@ -116,15 +117,19 @@ class QemuDevice:
         return {str(f): str(Path(f).resolve()) for f in files}
 
     def run(self, argv: Sequence[str], timeout: float) -> CommandResult:
-        """Run argv under emulation: argv[0] `python3` is the sysroot's Python; anything else must be
-        an aarch64 program (a path)."""
+        """Run argv under emulation: argv[0] `python3` is the sysroot's Python; anything else is an
+        aarch64 program, an absolute path taken inside the sysroot when it exists there."""
         if not argv:
             raise DeviceError(f"{self.name}: run() needs a command")
         if argv[0] in PYTHON_NAMES:
             full = self.guest_argv(list(argv[1:]))
         else:
             qemu, root = self._ready()
-            full = [str(qemu), "-cpu", self.cpu, "-L", str(root), *argv]
+            program = str(argv[0])
+            inside = root / program.lstrip("/")
+            if program.startswith("/") and inside.exists():
+                program = str(inside)
+            full = [str(qemu), "-cpu", self.cpu, "-L", str(root), program, *argv[1:]]
         return run_process(full, timeout, env=self.guest_env(), cwd=str(self._scratch_dir()))
 
     def push(self, local: Path, remote: str) -> None:

@@ -37,7 +37,6 @@ DEFAULT_CPU = "cortex-a72"
 QEMU_NAME = "qemu-aarch64-static"
 SYSTEM_QEMU = Path("/usr/bin") / QEMU_NAME
 PYTHON = "python3.11"
-SETUP_HINT = "run `edgebench devices setup-qemu`"
 
 # Debian bookworm: its glibc (2.36) bounds the manylinux levels the wheels may use.
 DEBIAN_SOURCES = (
@@ -582,31 +581,33 @@ def setup(dir: str | os.PathLike[str] | None = None, cpu: str = DEFAULT_CPU, for
 
 
 def problems(dir: str | os.PathLike[str] | None = None, cpu: str = DEFAULT_CPU,
-             where: str = "[device] cpu") -> list[str]:
+             device: str | None = None) -> list[str]:
     """What is missing for running under emulation, each with the fix (no network, no building)."""
     env = resolve_env(dir)
+    setup_cmd = "edgebench devices setup-qemu" + (f" --cpu {shlex.quote(cpu)}" if cpu != DEFAULT_CPU else "")
+    if env.root != default_dir():
+        setup_cmd += f" --dir {shlex.quote(str(env.root))}"
+    fix = f"run `{setup_cmd}`"
     found: list[str] = []
     qemu = env.qemu()
     if qemu is None:
         found.append(f"{QEMU_NAME} not found (not on PATH, not in {env.root / 'bin'}): "
-                     f"{SETUP_HINT} (or apt-get install qemu-user-static)")
+                     f"{fix} (or apt-get install qemu-user-static)")
     else:
         try:
-            validate_cpu(qemu, cpu, where)
+            validate_cpu(qemu, cpu, "[device] cpu")
         except DeviceError as exc:
             found.append(str(exc))
     stamp = env.stamp()
     if not env.python().exists() or "sysroot" not in stamp:
-        found.append(f"no arm64 sysroot in {env.root}: {SETUP_HINT}"
-                     + (f" --dir {shlex.quote(str(env.root))}" if env.root != default_dir() else ""))
+        found.append(f"no arm64 sysroot in {env.root}: {fix}")
     elif stamp["sysroot"].get("inputs") != _sysroot_inputs():
-        found.append(f"the arm64 sysroot in {env.root} was built by an older setup: {SETUP_HINT}")
-    if not env.site.is_dir() or "site" not in stamp:
-        if env.python().exists():
-            found.append(f"no aarch64 wheels in {env.site}: {SETUP_HINT}")
+        found.append(f"the arm64 sysroot in {env.root} was built by an older edgebench: {fix} --force")
+    elif not env.site.is_dir() or "site" not in stamp:
+        found.append(f"no aarch64 wheels in {env.site}: {fix}")
     elif stamp["site"].get("inputs") != _site_inputs():
-        found.append(f"the aarch64 wheels in {env.site} differ from the pinned versions: {SETUP_HINT}")
-    return found
+        found.append(f"the aarch64 wheels in {env.site} are not the pinned versions: {fix}")
+    return [f"{device}: {p}" for p in found] if device else found
 
 
 def cmd_setup_qemu(args: argparse.Namespace) -> int:
