@@ -33,3 +33,7 @@ class RegressionFound(HarnessError):
     """`edgebench compare` found a significant regression beyond the threshold."""
 
     exit_code = 2
+
+
+class DeviceLost(DeviceError):
+    """The connection to a device dropped mid-run (ssh exit 255, adb device gone): worth a retry."""

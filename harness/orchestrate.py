@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import HarnessError, ProfileError, RunDirError, ZooError
+from .errors import DeviceError, DeviceLost, HarnessError, ProfileError, RunDirError, ZooError
 from .jobs import Config, JobSpec, job_dict, plan_jobs, resolve_configs
 from .paths import REPO_ROOT, devices_dir, results_dir
 from .profiles import Profile, format_problems, load_profiles, overrides_from_args
@@ -147,13 +147,38 @@ def git_commit() -> str | None:
     return res.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def scrub(obj: Any) -> Any:
-    """Drop values whose key names a secret (password, token...), at any depth."""
+def secret_values(extra: dict[str, Any] | None = None) -> list[str]:
+    """Values of environment variables (and profile keys) whose names say they are secrets."""
+    values = [v for k, v in os.environ.items() if any(w in k.lower() for w in SECRET_WORDS)]
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if isinstance(v, str) and any(w in str(k).lower() for w in SECRET_WORDS):
+                    values.append(v)
+                else:
+                    walk(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                walk(v)
+
+    walk(extra or {})
+    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+def scrub(obj: Any, secrets: list[str] | None = None) -> Any:
+    """Redact values whose key names a secret (password, token...) and any known secret value inside
+    strings, at any depth: results never carry secrets."""
+    secrets = secret_values() if secrets is None else secrets
     if isinstance(obj, dict):
-        return {k: ("<redacted>" if any(w in str(k).lower() for w in SECRET_WORDS) else scrub(v))
+        return {k: ("<redacted>" if any(w in str(k).lower() for w in SECRET_WORDS) else scrub(v, secrets))
                 for k, v in obj.items()}
     if isinstance(obj, list):
-        return [scrub(v) for v in obj]
+        return [scrub(v, secrets) for v in obj]
+    if isinstance(obj, str):
+        for secret in secrets:
+            if secret in obj:
+                obj = obj.replace(secret, "<redacted>")
     return obj
 
 
@@ -162,6 +187,10 @@ class RunWriter:
     run_dir: Path
     meta: dict[str, Any]
     lock: threading.Lock = field(default_factory=threading.Lock)
+    secrets: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.secrets = secret_values({"profiles": self.meta.get("profiles", [])})
 
     @property
     def records_path(self) -> Path:
@@ -169,12 +198,12 @@ class RunWriter:
 
     def append(self, record: dict[str, Any]) -> None:
         with self.lock:
-            append_record(self.records_path, scrub(record))
+            append_record(self.records_path, scrub(record, self.secrets))
 
     def update_meta(self, **changes: Any) -> None:
         with self.lock:
             self.meta.update(changes)
-            write_json_atomic(self.run_dir / RUN_FILE, scrub(self.meta))
+            write_json_atomic(self.run_dir / RUN_FILE, scrub(self.meta, self.secrets))
 
 
 def new_run_id(profiles: list[Profile]) -> str:
@@ -205,9 +234,24 @@ def _device_paths(device: Any, configs: list[Config]) -> dict[str, str]:
     return device.prepare(files)
 
 
+RETRY_DELAYS_S = (1.0, 3.0, 9.0)  # a lost device is retried after these pauses, then given up
+
+
+def _skip_rest(pending: list[JobSpec], reason: str, writer: RunWriter, device: Any,
+               progress: Progress) -> None:
+    for spec in pending:
+        writer.append(_record(spec, {"status": STATUS_SKIPPED, "error": reason}, writer.meta["run_id"],
+                              device, time.time(), 0.0))
+        progress.step(spec.label() + " skipped", ok=False)
+
+
 def run_device(profile: Profile, device: Any, jobs: list[JobSpec], done: set, writer: RunWriter,
-               progress: Progress, stop: threading.Event) -> None:
-    """One device's jobs in order, one at a time; every outcome becomes a record."""
+               progress: Progress, stop: threading.Event, retry_delays: tuple = RETRY_DELAYS_S) -> None:
+    """One device's jobs in order, one at a time; every outcome becomes a record.
+
+    A lost connection (DeviceLost) is retried with backoff; if the device stays away, its remaining
+    jobs are recorded as skipped with the reason, and the other devices go on.
+    """
     configs = list({j.config.config_id: j.config for j in jobs}.values())
     pending = [j for j in jobs if j.key not in done]
     if not pending:
@@ -215,14 +259,11 @@ def run_device(profile: Profile, device: Any, jobs: list[JobSpec], done: set, wr
     try:
         mapping = _device_paths(device, configs)
     except HarnessError as exc:
-        for spec in pending:  # the device is unusable: say so for each job, measure nothing twice
-            writer.append(_record(spec, {"status": STATUS_SKIPPED, "error": f"device not ready: {exc}"},
-                                  writer.meta["run_id"], device, time.time(), 0.0))
-            progress.step(spec.label() + " skipped", ok=False)
+        _skip_rest(pending, f"device not ready: {exc}", writer, device, progress)
         return
     cores = profile.device.get("cores")
     timeout = profile.job_timeout_s
-    for spec in pending:
+    for i, spec in enumerate(pending):
         if stop.is_set():
             return
         c = spec.config
@@ -230,31 +271,79 @@ def run_device(profile: Profile, device: Any, jobs: list[JobSpec], done: set, wr
                        mapping.get(str(c.eval_path)) if c.eval_path else None, cores)
         started = time.time()
         t0 = time.monotonic()
-        try:
-            result = device.execute(job, timeout)
-        except HarnessError as exc:
-            result = {"status": "failed", "error": str(exc)}
+        attempts = 0
+        while True:
+            try:
+                result = device.execute(job, timeout)
+                break
+            except DeviceLost as exc:
+                if attempts >= len(retry_delays) or stop.is_set():
+                    reason = (f"device {profile.name} lost after {attempts + 1} attempts: {exc}")
+                    progress.note(f"edgebench: {reason}; its remaining jobs are recorded as skipped")
+                    _skip_rest(pending[i:], reason, writer, device, progress)
+                    return
+                progress.note(f"edgebench: {profile.name}: connection lost ({exc}); retrying in "
+                              f"{retry_delays[attempts]:.0f}s")
+                stop.wait(retry_delays[attempts])
+                attempts += 1
+                try:  # the device may have come back with an empty workdir
+                    mapping = _device_paths(device, configs)
+                except HarnessError:
+                    pass
+            except HarnessError as exc:
+                result = {"status": "failed", "error": str(exc)}
+                break
         if stop.is_set() and result.get("status") != "ok":
             return  # killed by the interrupt: no record, so --resume runs it again
+        if attempts:
+            result["retries"] = attempts
         rec = _record(spec, result, writer.meta["run_id"], device, started, time.monotonic() - t0)
         writer.append(rec)
         progress.step(spec.label() + ("" if rec["status"] == "ok" else f" {rec['status']}"),
                       ok=rec["status"] == "ok")
 
 
-def execute_run(profiles: list[Profile], writer: RunWriter, jobs: dict[str, list[JobSpec]],
-                done: set) -> bool:
-    """Run every device concurrently; returns False if interrupted."""
+def open_devices(profiles: list[Profile]) -> dict[str, Any]:
+    """Build every device and check it can run its matrix; all problems are reported together."""
     from .devices import make_device
+
+    devices: dict[str, Any] = {}
+    problems: list[str] = []
+    for prof in profiles:
+        try:
+            dev = make_device(prof.device)
+        except HarnessError as exc:
+            problems.append(str(exc))
+            continue
+        devices[prof.name] = dev
+        try:
+            problems.extend(_device_check(dev, prof.matrix["runtimes"]))
+        except HarnessError as exc:
+            problems.append(str(exc))
+    if problems:
+        close_devices(devices)
+        raise DeviceError(format_problems(problems))
+    return devices
+
+
+def close_devices(devices: dict[str, Any]) -> None:
+    for dev in devices.values():
+        try:
+            dev.close()
+        except Exception:  # closing must never hide the run's own outcome
+            pass
+
+
+def execute_run(profiles: list[Profile], writer: RunWriter, jobs: dict[str, list[JobSpec]],
+                done: set, devices: dict[str, Any]) -> bool:
+    """Run every device concurrently; returns False if interrupted."""
     from .devices.local import kill_active
 
     total = sum(1 for js in jobs.values() for j in js if j.key not in done)
     progress = Progress(total)
     stop = threading.Event()
-    devices = {}
+    threads: list[threading.Thread] = []
     try:
-        for prof in profiles:
-            devices[prof.name] = make_device(prof.device)
         probes = {}
         for name, dev in devices.items():
             try:
@@ -275,20 +364,15 @@ def execute_run(profiles: list[Profile], writer: RunWriter, jobs: dict[str, list
     except KeyboardInterrupt:
         stop.set()
         kill_active()
-        for prof in profiles:
-            dev = devices.get(prof.name)
-            if dev is not None and hasattr(dev, "interrupt"):
+        for dev in devices.values():
+            if hasattr(dev, "interrupt"):
                 dev.interrupt()
-        for t in threading.enumerate():
-            if t.name.startswith("device-"):
-                t.join(timeout=30)
+        for t in threads:
+            t.join(timeout=30)
+        kill_active()
         return False
     finally:
-        for dev in devices.values():
-            try:
-                dev.close()
-            except Exception:
-                pass
+        close_devices(devices)
 
 
 class _Terminate(KeyboardInterrupt):
@@ -309,7 +393,12 @@ def run(profiles: list[Profile], out_root: Path | None = None, run_id: str | Non
     if (run_dir / RUN_FILE).exists():
         raise RunDirError(f"{run_dir}: a run with this id exists; use --resume {run_dir} to continue it "
                           f"or pick another --run-id")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    devices = open_devices(profiles)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        close_devices(devices)
+        raise RunDirError(f"{run_dir}: cannot create the run folder ({exc}); pick another --out") from exc
     meta = {
         "schema_version": RUN_SCHEMA_VERSION, "edgebench_version": __version__, "run_id": run_id,
         "status": "running", "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -321,14 +410,15 @@ def run(profiles: list[Profile], out_root: Path | None = None, run_id: str | Non
     }
     writer = RunWriter(run_dir, meta)
     writer.update_meta()
-    return _execute_and_finish(profiles, writer, jobs, set(), report)
+    return _execute_and_finish(profiles, writer, jobs, set(), report, devices)
 
 
-def _execute_and_finish(profiles, writer: RunWriter, jobs, done: set, report: bool) -> Path:
+def _execute_and_finish(profiles, writer: RunWriter, jobs, done: set, report: bool,
+                        devices: dict[str, Any]) -> Path:
     old = signal.signal(signal.SIGTERM, _raise_interrupt) if threading.current_thread() is threading.main_thread() else None
     try:
         print(f"edgebench: run {writer.run_dir}", file=sys.stderr)
-        completed = execute_run(profiles, writer, jobs, done)
+        completed = execute_run(profiles, writer, jobs, done, devices)
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
@@ -370,12 +460,13 @@ def resume(run_dir: Path, report: bool = True) -> Path:
     if records_path.exists():
         for rec in read_records(records_path).records:
             done.add((rec.get("device"), rec.get("config_id"), rec.get("mode"), rec.get("trial")))
+    devices = open_devices(profiles)
     writer = RunWriter(run_dir, meta)
     missing = sum(1 for js in jobs.values() for j in js if j.key not in done)
     print(f"edgebench: resuming {run_dir}: {len(done)} jobs recorded, {missing} to run", file=sys.stderr)
     writer.update_meta(status="running", resumed_at=dt.datetime.now(dt.timezone.utc).isoformat(),
                        resumes=int(meta.get("resumes", 0)) + 1)
-    return _execute_and_finish(profiles, writer, jobs, done, report)
+    return _execute_and_finish(profiles, writer, jobs, done, report, devices)
 
 
 # ---------------------------------------------------------------------------------------------
