@@ -188,6 +188,7 @@ class RunWriter:
     meta: dict[str, Any]
     lock: threading.Lock = field(default_factory=threading.Lock)
     secrets: list[str] = field(default_factory=list)
+    fatal: HarnessError | None = None
 
     def __post_init__(self) -> None:
         self.secrets = secret_values({"profiles": self.meta.get("profiles", [])})
@@ -197,8 +198,15 @@ class RunWriter:
         return self.run_dir / RECORDS_FILE
 
     def append(self, record: dict[str, Any]) -> None:
+        """Append a record; a write that fails (disk full) stops the run with the records so far intact."""
         with self.lock:
-            append_record(self.records_path, scrub(record, self.secrets))
+            try:
+                append_record(self.records_path, scrub(record, self.secrets))
+            except OSError as exc:
+                self.fatal = RunDirError(
+                    f"{self.records_path}: cannot write a record ({exc.strerror or exc}); the records "
+                    f"before it are intact. Free some space, then: edgebench run --resume {self.run_dir}")
+                raise self.fatal from exc
 
     def update_meta(self, **changes: Any) -> None:
         with self.lock:
@@ -252,6 +260,14 @@ def run_device(profile: Profile, device: Any, jobs: list[JobSpec], done: set, wr
     A lost connection (DeviceLost) is retried with backoff; if the device stays away, its remaining
     jobs are recorded as skipped with the reason, and the other devices go on.
     """
+    try:
+        _run_device_jobs(profile, device, jobs, done, writer, progress, stop, retry_delays)
+    except RunDirError:
+        stop.set()  # the records file cannot be written: stop every device, keep what is on disk
+
+
+def _run_device_jobs(profile: Profile, device: Any, jobs: list[JobSpec], done: set, writer: RunWriter,
+                     progress: Progress, stop: threading.Event, retry_delays: tuple) -> None:
     configs = list({j.config.config_id: j.config for j in jobs}.values())
     pending = [j for j in jobs if j.key not in done]
     if not pending:
@@ -360,6 +376,8 @@ def execute_run(profiles: list[Profile], writer: RunWriter, jobs: dict[str, list
         while any(t.is_alive() for t in threads):
             for t in threads:
                 t.join(timeout=0.2)
+        if writer.fatal is not None:
+            raise writer.fatal
         return True
     except KeyboardInterrupt:
         stop.set()
@@ -419,6 +437,13 @@ def _execute_and_finish(profiles, writer: RunWriter, jobs, done: set, report: bo
     try:
         print(f"edgebench: run {writer.run_dir}", file=sys.stderr)
         completed = execute_run(profiles, writer, jobs, done, devices)
+    except RunDirError:
+        try:
+            writer.update_meta(status="interrupted",
+                               interrupted_at=dt.datetime.now(dt.timezone.utc).isoformat())
+        except OSError:
+            pass
+        raise
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)

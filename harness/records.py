@@ -45,10 +45,24 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
     line = json.dumps(record, separators=(",", ":"), sort_keys=True, default=_json_default)
     if "\n" in line:  # json.dumps never emits raw newlines; keep the one-line invariant explicit
         raise ValueError("record serialised to more than one line")
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    data = (line + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            # disk full mid-line: cut the partial line so the file stays valid, then report
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(fd)
 
 
 def _json_default(obj: Any) -> Any:
