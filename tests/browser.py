@@ -128,7 +128,9 @@ class PageResult:
         out = [f"console.{c.get('type')}: {c.get('args')}" for c in self.console if c.get("type") in ("error", "assert")]
         out += [f"log {e.get('level')}: {e.get('text')} ({e.get('url')})" for e in self.log
                 if e.get("level") == "error"]
-        out += [f"exception: {e.get('exceptionDetails', {}).get('text')}" for e in self.exceptions]
+        for e in self.exceptions:
+            d = e.get("exceptionDetails", {})
+            out.append(f"exception: {d.get('text')} {d.get('exception', {}).get('description', '')}".strip())
         return out
 
 

@@ -5,6 +5,7 @@ precision, threads), with the measured speedup next to what the multiply-adds pr
                    interval (harness.report.stats: trials, then iterations)
   trial_speedup    median over trials k of median(standard_k) / median(separable_k): the jobs of
                    trial k ran in the same time window, so this ratio cancels most of the drift
+                   (harness.ratios; its bootstrap interval in trial_speedup_ci_low/high)
   mac_ratio        separable MACs / standard MACs, from the graphs (records' `macs`)
   formula_ratio    1/N + 1/Dk^2 weighted by each block's standard-conv MACs (from the ONNX graph of
                    the separable twin when available, else from the family's layer plan)
@@ -18,6 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..ratios import median_window_ratio
 from .stats import ratio_of_medians, trials_by_config
 
 PAIR_KEYS = ("device", "family", "runtime", "precision", "threads", "xnnpack")
@@ -25,7 +27,8 @@ PAIR_KEYS = ("device", "family", "runtime", "precision", "threads", "xnnpack")
 PAIRS_COLUMNS = [
     "device", "family", "runtime", "precision", "threads", "separable_config", "standard_config",
     "separable_median_ms", "standard_median_ms", "speedup", "speedup_ci_low", "speedup_ci_high",
-    "trial_speedup", "trial_speedup_min", "trial_speedup_max", "trials_paired",
+    "trial_speedup", "trial_speedup_ci_low", "trial_speedup_ci_high", "trial_speedup_min",
+    "trial_speedup_max", "trials_paired",
     "separable_macs", "standard_macs", "mac_ratio", "theoretical_speedup", "formula_ratio",
     "formula_source", "formula_n_min", "formula_n_max", "formula_dk", "efficiency",
     "params_ratio", "peak_rss_ratio", "model_bytes_ratio",
@@ -129,7 +132,9 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
         std = standards.get(_key(sep))
         if std is None:
             continue
-        est = ratio_of_medians(samples.get(std["config_id"], {}), samples.get(sep["config_id"], {}))
+        num, den = samples.get(std["config_id"], {}), samples.get(sep["config_id"], {})
+        est = ratio_of_medians(num, den)
+        win = median_window_ratio(num, den)
         mac_ratio = _ratio(sep.get("macs"), std.get("macs"))
         formula = _formula(sep, records, cache) or {}
         acc_sep, acc_std, acc_src = _accuracy(sep, std)
@@ -139,8 +144,9 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
             "separable_config": sep["config_id"], "standard_config": std["config_id"],
             "separable_median_ms": _num(sep.get("median_ms")), "standard_median_ms": _num(std.get("median_ms")),
             "speedup": est.ratio, "speedup_ci_low": est.ci_low, "speedup_ci_high": est.ci_high,
-            "trial_speedup": est.trial_ratio, "trial_speedup_min": est.trial_ratio_min,
-            "trial_speedup_max": est.trial_ratio_max, "trials_paired": est.trials_paired,
+            "trial_speedup": win.ratio, "trial_speedup_ci_low": win.ci_low, "trial_speedup_ci_high": win.ci_high,
+            "trial_speedup_min": min(win.per_window) if win.per_window else None,
+            "trial_speedup_max": max(win.per_window) if win.per_window else None, "trials_paired": win.windows,
             "separable_macs": sep.get("macs"), "standard_macs": std.get("macs"),
             "mac_ratio": mac_ratio, "theoretical_speedup": 1.0 / mac_ratio if mac_ratio else None,
             "formula_ratio": formula.get("formula_ratio"), "formula_source": formula.get("source"),

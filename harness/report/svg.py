@@ -150,11 +150,11 @@ def latency_boxes(items: Sequence[tuple[str, str | None, Sequence[float]]], widt
     return "\n".join(out)
 
 
-def speedup_vs_theory(points: Sequence[dict], width: int = 700, height: int = 380) -> str:
+def speedup_vs_theory(points: Sequence[dict], width: int = 640, height: int = 380) -> str:
     """Measured speedup (with its 95% interval) against the MAC-predicted speedup, one point per pair;
     the diagonal is 'time falls as much as the MACs'. A legend on the right names the pairs."""
     left, top, bottom = 70, 16, 56
-    plot_right = width - 250
+    plot_right = width - 230
     xs_v = [p["theory"] for p in points]
     ys_v = [v for p in points for v in (p["speedup"], p.get("lo") or p["speedup"], p.get("hi") or p["speedup"])]
     lo = min(min(xs_v), min(ys_v), 1.0)
@@ -195,7 +195,7 @@ def speedup_vs_theory(points: Sequence[dict], width: int = 700, height: int = 38
     return "\n".join(out)
 
 
-def accuracy_vs_latency(points: Sequence[dict], width: int = 560, height: int = 380) -> str:
+def accuracy_vs_latency(points: Sequence[dict], width: int = 500, height: int = 380) -> str:
     """Top-1 accuracy against median latency, one point per config; twins joined by a line."""
     left, right, top, bottom = 70, 20, 16, 56
     lats = [p["latency_ms"] for p in points]
