@@ -2,7 +2,8 @@
 
 The same artifact files run on this host (LocalDevice) and under qemu-aarch64 (QemuDevice, the
 aarch64 wheels' ARM kernels); the runner saves the raw outputs of every eval image on both sides.
-Prints the agreement table (also written to agreement.md under pytest's basetemp).
+The agreement table is printed in pytest's closing summary and written to agreement.md under pytest's
+basetemp.
 """
 
 from __future__ import annotations
@@ -51,8 +52,20 @@ def _output_step(model_path: Path) -> float | None:
     return float(numpy_helper.to_array(inits[producer.input[1]]).reshape(-1)[0])
 
 
+class _Summary:
+    """Prints the agreement table in pytest's closing summary (output capture would hide a print)."""
+
+    def __init__(self, text: str, path: Path):
+        self.text, self.path = text, path
+
+    def pytest_terminal_summary(self, terminalreporter):
+        terminalreporter.section("x86 against emulated arm64 (qemu-aarch64)")
+        terminalreporter.write_line(self.text)
+        terminalreporter.write_line(f"(also in {self.path})")
+
+
 @pytest.fixture(scope="module")
-def table(zoo_manifest, tmp_path_factory):
+def table(zoo_manifest, tmp_path_factory, request):
     need(qemu_setup.QEMU_NAME)
     qemu_setup.setup(cpu=CPU)  # cached after `edgebench devices setup-qemu`: seconds
     out = tmp_path_factory.mktemp("agreement")
@@ -85,8 +98,8 @@ def table(zoo_manifest, tmp_path_factory):
         local.close()
         arm.close()
     text = render(rows)
-    (out / "agreement.md").write_text(text)
-    print(f"\n{text}\n(written to {out / 'agreement.md'})")
+    (out / "agreement.md").write_text(text + "\n")
+    request.config.pluginmanager.register(_Summary(text, out / "agreement.md"), "arm64-agreement")
     return rows
 
 
