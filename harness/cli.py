@@ -108,12 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     # compare -----------------------------------------------------------------------------------
     p = sub.add_parser("compare", help="what changed between two runs; non-zero exit on regression",
                        description="Joins the configs of two runs and marks each row better, worse, "
-                                   "newly failing, fixed or not comparable. Exits 2 when a significant "
-                                   "slowdown exceeds --threshold (a CI gate), 0 otherwise.")
+                                   "newly failing, fixed or not comparable (~: a change beyond the threshold "
+                                   "that is not significant). Exits 2 when a significant slowdown exceeds "
+                                   "--threshold or a config newly fails (a CI gate), 0 otherwise.")
     p.add_argument("run_a", metavar="RUN_A", help="baseline run folder")
     p.add_argument("run_b", metavar="RUN_B", help="new run folder")
     p.add_argument("--threshold", default="5%",
-                   help="smallest slowdown of the median that counts as a regression (default 5%%)")
+                   help="smallest slowdown of the median that counts as a regression, as a percentage "
+                        "such as 10%% (default 5%%)")
     p.add_argument("--csv", help="also write the comparison table to this CSV file")
     p.set_defaults(func=_handler("harness.compare:cmd_compare"))
 
