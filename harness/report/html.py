@@ -169,7 +169,9 @@ def render(meta: dict[str, Any], summary: list[dict[str, Any]], pairs: list[dict
                                                                           for p in pairs}))) +
                      "). efficiency = speedup / (1 / MAC ratio). gap = standard minus separable top-1, "
                      "points.</p>")
-        pts = [{"label": f"{p['family']} {p['runtime']} {p['precision']} t{p['threads']}",
+        pts = [{"label": f"{p['family']} {p['runtime']} {p['precision']} t{p['threads']}", "family": p["family"],
+                "setting": f"{p['runtime']} {p['precision']} t{p['threads']}"
+                           + (f" on {p['device']}" if len({q.get('device') for q in pairs}) > 1 else ""),
                 "theory": float(p["theoretical_speedup"]), "speedup": float(p["speedup"]),
                 "lo": None if _is_missing(p.get("speedup_ci_low")) else float(p["speedup_ci_low"]),
                 "hi": None if _is_missing(p.get("speedup_ci_high")) else float(p["speedup_ci_high"])}

@@ -31,6 +31,19 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
+CHAR_W = 6.8  # average width of a 12px sans-serif character, for margins
+
+
+def _label_margin(labels: Sequence[str], lo: int = 120, hi: int = 470) -> int:
+    return int(min(max(lo, CHAR_W * max((len(x) for x in labels), default=0) + 16), hi))
+
+
+def _fit(text: str, px: float) -> str:
+    """Shorten text to about px pixels, keeping its end (where configs differ) after an ellipsis."""
+    n = int(px / CHAR_W)
+    return text if len(text) <= n else "…" + text[-(n - 1):]
+
+
 class Scale:
     """Linear or log mapping from data to pixels, with readable ticks."""
 
@@ -109,12 +122,12 @@ def _y_axis(s: Scale, x: float, label: str, x_end: float) -> list[str]:
     return out
 
 
-def latency_boxes(items: Sequence[tuple[str, str | None, Sequence[float]]], width: int = 860) -> str:
+def latency_boxes(items: Sequence[tuple[str, str | None, Sequence[float]]], width: int = 1000) -> str:
     """Horizontal box plots, one per config: (label, twin, samples in ms). Whiskers p5-p95, box IQR,
     a tick at the median, the 1% slowest runs as dots (at most 30 each)."""
     items = [(lab, twin, np.asarray(s, dtype=float)) for lab, twin, s in items if len(s)]
     row_h = 26
-    left, right, top = 300, 30, 16
+    left, right, top = _label_margin([lab for lab, _, _ in items]), 30, 16
     height = top + row_h * len(items) + 52
     lo = min(float(np.percentile(s, 0.5)) for _, _, s in items)
     hi = max(float(np.percentile(s, 99.5)) for _, _, s in items)
@@ -131,7 +144,8 @@ def latency_boxes(items: Sequence[tuple[str, str | None, Sequence[float]]], widt
         tip = (f"{label}: median {med:.4g} ms, IQR {q1:.4g}-{q3:.4g} ms, p5-p95 {p5:.4g}-{p95:.4g} ms, "
                f"n={s.size}")
         out.append(f'<g class="box" data-config="{escape(label)}"><title>{escape(tip)}</title>')
-        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#222">{escape(label)}</text>')
+        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#222">'
+                   f'{escape(_fit(label, left - 12))}</text>')
         out.append(f'<line x1="{xs(max(p5, xs.lo)):.1f}" y1="{y:.1f}" x2="{xs(min(p95, xs.hi)):.1f}" y2="{y:.1f}" '
                    f'stroke="{color}" stroke-width="1.5"/>')
         x1, x3 = xs(max(q1, xs.lo)), xs(min(q3, xs.hi))
@@ -184,11 +198,15 @@ def speedup_vs_theory(points: Sequence[dict], width: int = 640, height: int = 38
             out.append(f'<line x1="{x:.1f}" y1="{ys(p["lo"]):.1f}" x2="{x:.1f}" y2="{ys(p["hi"]):.1f}" '
                        f'stroke="{c}" stroke-width="2"/>')
         out.append(f'<circle class="pair-point" cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{c}" fill-opacity="0.9"/>')
-        ly = top + 10 + 34 * i
+        ly = top + 10 + 46 * i
         if ly < height - 20:
+            room = width - plot_right - 40
             out.append(f'<circle cx="{plot_right + 24:.1f}" cy="{ly:.1f}" r="5" fill="{c}"/>'
-                       f'<text x="{plot_right + 34:.1f}" y="{ly + 4:.1f}" fill="#222">{escape(p["label"])}</text>'
-                       f'<text x="{plot_right + 34:.1f}" y="{ly + 18:.1f}" fill="#666" font-size="11">'
+                       f'<text x="{plot_right + 34:.1f}" y="{ly + 4:.1f}" fill="#222">'
+                       f'{escape(_fit(p.get("family") or p["label"], room))}</text>'
+                       f'<text x="{plot_right + 34:.1f}" y="{ly + 17:.1f}" fill="#444" font-size="11">'
+                       f'{escape(_fit(p.get("setting") or "", room))}</text>'
+                       f'<text x="{plot_right + 34:.1f}" y="{ly + 30:.1f}" fill="#666" font-size="11">'
                        f'{p["speedup"]:.2f}x of {p["theory"]:.2f}x ({p["speedup"] / p["theory"]:.0%})</text>')
         out.append("</g>")
     out.append("</svg>")
@@ -231,9 +249,9 @@ def accuracy_vs_latency(points: Sequence[dict], width: int = 500, height: int = 
     return "\n".join(out)
 
 
-def op_shares(items: Sequence[dict], width: int = 860) -> str:
+def op_shares(items: Sequence[dict], width: int = 1000) -> str:
     """Per profiled config, two stacked bars: share of MACs and share of time by layer kind."""
-    left, right, top = 300, 30, 30
+    left, right, top = _label_margin([it["label"] for it in items], 160, 500) + 40, 30, 30
     bar_h, gap = 14, 12
     height = top + len(items) * (2 * bar_h + 4 + gap) + 40
     xs = Scale(0, 100, left, width - right)
@@ -247,7 +265,7 @@ def op_shares(items: Sequence[dict], width: int = 860) -> str:
     for it in items:
         out.append(f'<g class="opshare" data-config="{escape(it["label"])}">')
         out.append(f'<text x="{left - 44}" y="{y + bar_h + 3:.1f}" text-anchor="end" fill="#222">'
-                   f'{escape(it["label"])}</text>')
+                   f'{escape(_fit(it["label"], left - 48))}<title>{escape(it["label"])}</title></text>')
         for series, shares, yy in (("macs", it["mac_pct"], y), ("time", it["time_pct"], y + bar_h + 4)):
             out.append(f'<text x="{left - 6}" y="{yy + 11:.1f}" text-anchor="end" fill="#777" '
                        f'font-size="10">{series}</text>')
