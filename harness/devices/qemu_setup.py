@@ -8,6 +8,7 @@ What it builds (default ~/.cache/edgebench/arm64, EDGEBENCH_QEMU_DIR or --dir ov
                    and onnxruntime >= 1.28 and ai-edge-litert 2.x crash at import on that
   cpu/<CPU>/       a view of the sysroot (symlinks) with a cpuinfo describing that emulated CPU
   site/            aarch64 wheels (ARM64_WHEELS, pinned), installed from this x86 host with pip
+  wrappers/<CPU>/python3   a shell script that is the emulated Python (PATH, or an ssh profile's python)
   bin/             qemu-aarch64-static, only when the host has none
   stamp.json       the inputs of each part: a part whose inputs did not change is not rebuilt
 """
@@ -498,6 +499,35 @@ def ensure_view(env: Arm64Env, qemu: Path, cpu: str) -> Path:
     return view
 
 
+def python_wrapper_text(qemu: Path, cpu: str, root: Path, site: Path) -> str:
+    """A `python3` shell script that is the emulated Python: for PATH, or an ssh profile's `python`."""
+    q = lambda p: shlex.quote(str(p))  # noqa: E731
+    return (
+        "#!/bin/sh\n"
+        f"# Emulated arm64 Python ({PYTHON} under qemu-aarch64 -cpu {cpu}); written by "
+        "`edgebench devices setup-qemu`.\n"
+        "unset PYTHONHOME\n"
+        f"PYTHONPATH=${{PYTHONPATH:+$PYTHONPATH:}}{q(site)}\n"
+        "PYTHONNOUSERSITE=1\n"
+        "export PYTHONPATH PYTHONNOUSERSITE\n"
+        f"exec {q(qemu)} -cpu {q(cpu)} -L {q(root)} {q(root / 'usr' / 'bin' / PYTHON)} \"$@\"\n"
+    )
+
+
+def ensure_wrapper(env: Arm64Env, qemu: Path, cpu: str) -> Path:
+    """wrappers/<CPU>/python3 (a folder of its own, so it can go first on a PATH)."""
+    view = ensure_view(env, qemu, cpu)
+    path = env.root / "wrappers" / cpu / "python3"
+    text = python_wrapper_text(qemu, cpu, view, env.site)
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        os.replace(tmp, path)
+    return path
+
+
 def _site_inputs() -> dict[str, Any]:
     return {"setup_version": SETUP_VERSION, "wheels": dict(ARM64_WHEELS), "platforms": list(WHEEL_PLATFORMS)}
 
@@ -570,6 +600,7 @@ def setup(dir: str | os.PathLike[str] | None = None, cpu: str = DEFAULT_CPU, for
         versions = smoke_test(env, qemu, cpu)
         if versions.get("arch") != "aarch64":
             raise DeviceError(f"the emulated python reports arch {versions.get('arch')!r}, not aarch64")
+        wrapper = ensure_wrapper(env, qemu, cpu)
         stamp["qemu"] = {"path": str(qemu), "version": qemu_version(qemu)}
         stamp["versions"] = versions
         _write_json(env.stamp_path, stamp)
@@ -577,7 +608,7 @@ def setup(dir: str | os.PathLike[str] | None = None, cpu: str = DEFAULT_CPU, for
         f"numpy {versions['numpy']}, onnxruntime {versions['onnxruntime']}, "
         f"ai-edge-litert {versions['ai_edge_litert']})")
     return {"dir": str(env.root), "qemu": str(qemu), "cpu": cpu, "sysroot": str(env.sysroot),
-            "site": str(env.site), "versions": versions}
+            "site": str(env.site), "python3": str(wrapper), "versions": versions}
 
 
 def problems(dir: str | os.PathLike[str] | None = None, cpu: str = DEFAULT_CPU,
