@@ -43,6 +43,7 @@ DEVICE_KEYS: dict[str, dict[str, tuple[Any, str]]] = {
         "cleanup": (bool, "remove the workdir at the end"),
         "ssh_options": (list, "extra -o options, e.g. ['ProxyJump=gw']"),
         "connect_timeout": ((int, float), "seconds"),
+        "ssh_config": (str, "ssh config file to use instead of ~/.ssh/config (ssh -F)"),
     },
     "adb": {
         "serial": (str, "device serial (default: ANDROID_SERIAL)"),

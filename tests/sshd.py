@@ -96,7 +96,7 @@ class Sshd:
         ]))
 
     # lifecycle -----------------------------------------------------------------------------------
-    def start(self) -> "Sshd":
+    def start(self) -> Sshd:
         if self.running:
             return self
         os.makedirs("/run/sshd", exist_ok=True)  # privilege separation directory
@@ -157,10 +157,10 @@ class Sshd:
             self._log_fh.close()
             self._log_fh = None
 
-    def __enter__(self) -> "Sshd":
+    def __enter__(self) -> Sshd:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # client side ---------------------------------------------------------------------------------
@@ -196,7 +196,7 @@ class Sshd:
             argv += ["-o", option]
         argv += ["--", self.host, *command]
         return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, check=False)
 
 
 def _descendants(pid: int) -> list[int]:

@@ -14,13 +14,19 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ZOO, assert_clean_error, edgebench
+from sshd import Sshd, free_port, need
+
 from harness.devices import probe as probe_mod
 from harness.devices.local import LocalDevice
-from harness.devices.ssh import SshDevice, SshError, parse_sha256sum, runner_bundle, sha256_file
+from harness.devices.ssh import (
+    SshDevice,
+    SshError,
+    parse_sha256sum,
+    runner_bundle,
+    sha256_file,
+)
 from harness.errors import DeviceError, DeviceLost, ProfileError
-from sshd import Sshd, free_port, need
 
 DIGITS = ZOO / "digits"
 MODELS = {("separable", "onnxruntime"): DIGITS / "digits-separable-onnx-fp32.onnx",
@@ -359,7 +365,7 @@ def test_a_full_disk_during_upload_is_a_clear_error(server, tmp_path):
     mount = tmp_path / "small"
     mount.mkdir()
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, check=False)
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()}")
     try:
@@ -368,7 +374,7 @@ def test_a_full_disk_during_upload_is_a_clear_error(server, tmp_path):
         with pytest.raises(DeviceError, match="rpi4 .*no space left on the device"):
             dev.prepare([MODELS["standard", "tflite"]])
     finally:
-        subprocess.run(["umount", str(mount)], timeout=30)
+        subprocess.run(["umount", str(mount)], timeout=30, check=False)
 
 
 def test_losing_the_device_mid_job_raises_a_lost_device_error(tmp_path):

@@ -13,8 +13,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import DeviceError
 from . import probe_script
@@ -35,7 +36,7 @@ def probe_local(python: str | None = None, timeout: float = 60.0) -> dict[str, A
         return probe_script.collect()
     try:
         proc = subprocess.run([python, str(PROBE_SCRIPT)], capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+                              timeout=timeout, stdin=subprocess.DEVNULL, check=False)
     except FileNotFoundError:
         raise DeviceError(f"local: {python} not found; set python = ... in the profile to a Python 3 "
                           "interpreter") from None

@@ -139,7 +139,7 @@ def _command(argv):
         return None
     try:
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              timeout=COMMAND_TIMEOUT_S)
+                              timeout=COMMAND_TIMEOUT_S, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     if proc.returncode != 0:
@@ -172,7 +172,7 @@ def core_name(cpu):
     implementer, part = _int(cpu.get("CPU implementer")), _int(cpu.get("CPU part"))
     if part is not None:
         name = ARM_PARTS.get(implementer, {}).get(part)
-        return name or "0x%02x:0x%03x" % (implementer or 0, part)
+        return name or f"0x{implementer or 0:02x}:0x{part:03x}"
     return cpu.get("model name") or cpu.get("Processor") or cpu.get("cpu model")
 
 
@@ -209,9 +209,9 @@ def summarize_cores(parts, freqs_khz):
     groups.sort(key=lambda g: (g[0][1] or 0, g[0][0]))
     text = []
     for (part, freq), count in groups:
-        label = "%dx %s" % (count, part)
+        label = f"{count}x {part}"
         if freq:
-            label += " @%.2fGHz" % (freq / 1e6)
+            label += f" @{freq / 1e6:.2f}GHz"
         text.append(label)
     return " + ".join(text), len(groups) > 1
 
@@ -227,8 +227,8 @@ def cpu_info(cpuinfo_text=None, sysfs="/sys/devices/system/cpu"):
         block = by_id.get(cpu_id) or (cpus[0] if cpus else {})
         part = hybrid.get(cpu_id) or core_name(block)
         parts.append(part)
-        freqs.append(_int(_read("%s/cpu%d/cpufreq/cpuinfo_max_freq" % (sysfs, cpu_id))))
-        governors.append(_read("%s/cpu%d/cpufreq/scaling_governor" % (sysfs, cpu_id)))
+        freqs.append(_int(_read(f"{sysfs}/cpu{cpu_id}/cpufreq/cpuinfo_max_freq")))
+        governors.append(_read(f"{sysfs}/cpu{cpu_id}/cpufreq/scaling_governor"))
     summary, big_little = summarize_cores(parts, freqs)
     unique_parts = []
     for part in parts:
@@ -318,7 +318,7 @@ def android_info(props=None):
     if props is None:
         out = _command(["getprop"]) if os.path.exists("/system/build.prop") or "ANDROID_ROOT" in os.environ else None
         props = parse_getprop(out) if out else {}
-    pick = lambda *keys: next((props[k] for k in keys if props.get(k)), None)  # noqa: E731
+    pick = lambda *keys: next((props[k] for k in keys if props.get(k)), None)
     return {
         "android_model": pick("ro.product.model"),
         "android_manufacturer": pick("ro.product.manufacturer"),
@@ -350,7 +350,7 @@ def thermal_zones(root="/sys/class/thermal"):
         label = _read(os.path.join(root, name, "type")) or name
         key, n = label, 2
         while key in zones:
-            key, n = "%s#%d" % (label, n), n + 1
+            key, n = f"{label}#{n}", n + 1
         # Most zones report millidegrees; a few old drivers report degrees.
         zones[key] = round(milli / 1000.0, 1) if abs(milli) >= 1000 else float(milli)
     return zones
@@ -443,7 +443,7 @@ def collect():
     result.update(package_versions())
     result.update(android_info())
     if result["android_release"] and not result["os_name"]:
-        result["os_name"] = "Android %s" % result["android_release"]
+        result["os_name"] = "Android " + str(result["android_release"])
     if result["android_soc"] and not result["soc"]:
         result["soc"] = result["android_soc"]
     return {key: result.get(key) for key in PROBE_KEYS}

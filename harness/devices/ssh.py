@@ -32,14 +32,26 @@ import tarfile
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..errors import DeviceError, DeviceLost, ProfileError
 from ..paths import REPO_ROOT
 from . import probe as probe_mod
+from . import ssh_remote as scripts
 from .base import CommandResult, tail
+from .ssh_check import MIN_FREE_BYTES, check_device, with_install_hint
+from .ssh_remote import (
+    EXIT_WORKDIR,
+    check_workdir,
+    confine,
+    json_or_none,
+    parse_df_free,
+    parse_sha256sum,
+    split_sections,
+)
 
 DEFAULT_WORKDIR = "~/edgebench"
 DEFAULT_PYTHON = "python3"
@@ -47,8 +59,6 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 COMMAND_TIMEOUT_S = 120.0          # short housekeeping calls (hashing, mkdir, probe)
 MIN_TRANSFER_BYTES_PER_S = 256 * 1024  # a slow Wi-Fi link; sizes the transfer timeouts
 JOB_MARGIN_S = 60.0                # runner start-up, temperature readings and the result's way back
-MIN_FREE_BYTES = 100 * 2**20
-MIN_PYTHON = (3, 8)
 
 RUNNER_DIR = "runner"
 FILES_DIR = "files"
@@ -57,113 +67,7 @@ PROBE_REL = "runner/probe_script.py"  # where the bundle puts the probe (added w
 
 # Profile keys this kind reads from [device] (profiles.py validates the common ones).
 PROFILE_KEYS = ("name", "kind", "host", "user", "port", "identity", "ssh_config", "ssh_options",
-                "connect_timeout", "python", "workdir", "cleanup")
-
-# Exit codes of the scripts below that mean "the workdir is the problem".
-EXIT_WORKDIR = 90
-EXIT_UNSAFE = 92
-
-_PRELUDE = r"""set -u
-home_path() { case $1 in "~") printf '%s\n' "$HOME";; "~/"*) printf '%s\n' "$HOME/${1#"~/"}";; *) printf '%s\n' "$1";; esac; }
-"""
-
-# $1 workdir; $2.. files (relative to it) to hash. Prints the absolute workdir, then sha256sum lines.
-_INIT_SCRIPT = _PRELUDE + r"""w=$(home_path "$1"); shift
-mkdir -p -- "$w" || exit 90
-cd -- "$w" || exit 90
-t=".edgebench-write-test.$$"
-( : > "$t" ) || exit 90
-rm -f -- "$t"
-pwd -P
-echo "@@hashes"
-if [ $# -gt 0 ]; then
-  if command -v sha256sum >/dev/null 2>&1; then sha256sum -- "$@" 2>/dev/null; else echo "@@nosha"; fi
-fi
-exit 0
-"""
-
-# $1 absolute workdir. Unpacks a tar stream from stdin there; on failure reports the free space
-# (tars word a full disk differently: "No space left", "Wrote only N of M bytes").
-_UNTAR_SCRIPT = r"""set -u
-cd -- "$1" || exit 90
-if ! tar -xf -; then
-  echo "@@df $(df -Pk . 2>/dev/null | tail -n 1)" >&2
-  exit 91
-fi
-"""
-
-# $1 absolute path. Writes stdin into it (creating its folder) / prints it.
-_WRITE_SCRIPT = r"""set -u
-mkdir -p -- "$(dirname -- "$1")" || exit 90
-cat > "$1"
-"""
-_READ_SCRIPT = r"""set -u
-exec cat -- "$1"
-"""
-
-# $1 workdir (may not exist), then argv: run argv there (or in the login folder).
-_RUN_SCRIPT = _PRELUDE + r"""w=$(home_path "$1"); c=$(home_path "$2"); shift 2
-cd -- "$w" 2>/dev/null || true
-exec "$c" "$@"
-"""
-
-# $1 abs workdir, $2 job folder (relative), $3 time limit (s), $4 marker, $5 python, $6 keep (1: the
-# caller pulls files from the job folder and removes it). stdin: job.json. stdout: runner output, then
-# each of out / temp_before / temp_after after a marker line.
-_EXEC_SCRIPT = _PRELUDE + r"""w=$1; jd=$2; limit=$3; marker=$4; py=$(home_path "$5"); keep=$6
-cd -- "$w" || exit 90
-mkdir -p -- "$jd" || exit 90
-cat > "$jd/job.json" || exit 90
-temp() { if [ -f runner/probe_script.py ]; then "$py" runner/probe_script.py --temperature 2>/dev/null; fi; }
-temp > "$jd/temp_before.json"
-if command -v timeout >/dev/null 2>&1; then
-  PYTHONPATH="$w/runner" timeout -k 5 "$limit" "$py" -m harness.runner "$jd/job.json" "$jd/out.json"
-else
-  PYTHONPATH="$w/runner" "$py" -m harness.runner "$jd/job.json" "$jd/out.json"
-fi
-rc=$?
-temp > "$jd/temp_after.json"
-for part in out temp_before temp_after; do
-  printf '\n%s %s\n' "$marker" "$part"
-  cat -- "$jd/$part.json" 2>/dev/null
-done
-[ "$keep" = 1 ] || rm -rf -- "$jd"
-exit $rc
-"""
-
-# $1 workdir, $2 python. key=value lines describing what a job needs on the device.
-_CHECK_SCRIPT = _PRELUDE + r"""w=$(home_path "$1"); py=$(home_path "$2")
-echo "user=$(id -un 2>/dev/null)"
-echo "arch=$(uname -m 2>/dev/null)"
-if command -v "$py" >/dev/null 2>&1; then echo "python=$(command -v "$py")"; else echo "python="; fi
-if err=$(mkdir -p -- "$w" 2>&1); then
-  t="$w/.edgebench-write-test.$$"
-  if err=$( ( : > "$t" ) 2>&1 ); then rm -f -- "$t"; echo "writable=1"; else echo "writable=0"; echo "workdir_error=$(printf '%s' "$err" | head -n 1)"; fi
-else
-  echo "writable=0"; echo "workdir_error=$(printf '%s' "$err" | head -n 1)"
-fi
-d=$w; while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done
-echo "df=$(df -Pk -- "$d" 2>/dev/null | tail -n 1)"
-echo "workdir=$w"
-echo "timeout=$(command -v timeout 2>/dev/null)"
-echo "tar=$(command -v tar 2>/dev/null)"
-"""
-
-# Run with the device's Python: which of the runner's imports work (numpy and the runtimes).
-_IMPORT_CHECK = r"""
-import json, sys
-out = {"python_version": list(sys.version_info[:3])}
-for name in ("numpy", "onnxruntime", "ai_edge_litert.interpreter", "tflite_runtime.interpreter"):
-    try:
-        __import__(name)
-        out[name] = "ok"
-    except Exception as exc:
-        out[name] = "%s: %s" % (type(exc).__name__, exc)
-print(json.dumps(out))
-"""
-
-PIP_NAMES = {"numpy": "numpy", "onnxruntime": "onnxruntime",
-             "ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime"}
+                "connect_timeout", "python", "workdir", "cleanup", "cores")
 
 
 class SshError(DeviceError):
@@ -317,7 +221,7 @@ class SshDevice:
             argv += ["-l", self.user]
         return argv + ["--", self.host, remote_command]
 
-    def _call(self, script: str, args: Sequence[str], timeout: float, *, what: str,
+    def call(self, script: str, args: Sequence[str], timeout: float, *, what: str,
               stdin: bytes | io.BufferedReader | None = None, stdout_file: Any = None) -> CommandResult:
         """Run `sh -c SCRIPT edgebench ARGS...` on the device. Raises SshError when ssh itself fails
         (exit 255 with a known message) or the call exceeds `timeout`."""
@@ -404,7 +308,7 @@ class SshDevice:
         if isinstance(argv, str):
             raise TypeError("run() takes an argument list, not a shell string")
         try:
-            return self._call(_RUN_SCRIPT, [self._workdir_arg(), *argv], timeout, what=shlex.join(argv))
+            return self.call(scripts.RUN_SCRIPT, [self._workdir_arg(), *argv], timeout, what=shlex.join(argv))
         except SshError as exc:
             if exc.reason != "command-timeout":
                 raise
@@ -416,8 +320,8 @@ class SshDevice:
         target = self.device_path(remote)
         size = local.stat().st_size
         with open(local, "rb") as fh:
-            result = self._call(_WRITE_SCRIPT, [target], self._transfer_timeout(size),
-                                what=f"uploading {local.name}", stdin=fh)
+            result = self.call(scripts.WRITE_SCRIPT, [target], self._transfer_timeout(size),
+                               what=f"uploading {local.name}", stdin=fh)
         self._raise_for_storage(result, f"uploading {local} to {target}", size)
 
     def pull(self, remote: str, local: Path) -> None:
@@ -426,8 +330,8 @@ class SshDevice:
         local.parent.mkdir(parents=True, exist_ok=True)
         tmp = local.with_name(local.name + ".part")
         with open(tmp, "wb") as fh:
-            result = self._call(_READ_SCRIPT, [source], COMMAND_TIMEOUT_S + self._transfer_timeout(0),
-                                what=f"downloading {source}", stdout_file=fh)
+            result = self.call(scripts.READ_SCRIPT, [source], COMMAND_TIMEOUT_S + self._transfer_timeout(0),
+                               what=f"downloading {source}", stdout_file=fh)
         if not result.ok:
             tmp.unlink(missing_ok=True)
             raise DeviceError(f"{self.label}: cannot download {source}: {tail(result.stderr.strip(), 300)}")
@@ -443,8 +347,8 @@ class SshDevice:
             # own command line from matching
             pattern = re.escape(jobdir) + "/job\\.json"
             try:
-                self._call(_RUN_SCRIPT, ["/", "pkill", "-TERM", "-f", "--", pattern], 15,
-                           what="stopping the job on the device")
+                self.call(scripts.RUN_SCRIPT, ["/", "pkill", "-TERM", "-f", "--", pattern], 15,
+                          what="stopping the job on the device")
             except DeviceError:
                 pass
 
@@ -456,18 +360,18 @@ class SshDevice:
             except DeviceError:
                 pass
 
-    def __enter__(self) -> "SshDevice":
+    def __enter__(self) -> SshDevice:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # probe ---------------------------------------------------------------------------------------
     def probe(self) -> dict[str, Any]:
         """The full device probe (probe_script.py piped to the device's Python)."""
-        result = self._call(_RUN_SCRIPT, [self._workdir_arg(), *probe_mod.stdin_argv(self.python)],
-                            COMMAND_TIMEOUT_S, what="the device probe",
-                            stdin=probe_mod.script_text().encode())
+        result = self.call(scripts.RUN_SCRIPT, [self._workdir_arg(), *probe_mod.stdin_argv(self.python)],
+                           COMMAND_TIMEOUT_S, what="the device probe",
+                           stdin=probe_mod.script_text().encode())
         self._raise_for_python(result)
         if not result.ok:
             raise DeviceError(f"{self.label}: the device probe failed (exit {result.returncode}): "
@@ -477,9 +381,9 @@ class SshDevice:
     def temperature(self) -> dict[str, Any]:
         """Quick temperature reading; every key None when it cannot be read (never fails a job)."""
         try:
-            result = self._call(_RUN_SCRIPT, [self._workdir_arg(), *probe_mod.stdin_argv(self.python, quick=True)],
-                                COMMAND_TIMEOUT_S, what="reading the temperature",
-                                stdin=probe_mod.script_text().encode())
+            result = self.call(scripts.RUN_SCRIPT, [self._workdir_arg(), *probe_mod.stdin_argv(self.python, quick=True)],
+                               COMMAND_TIMEOUT_S, what="reading the temperature",
+                               stdin=probe_mod.script_text().encode())
             if result.ok:
                 return probe_mod.parse_output(result.stdout, self.label, quick=True)
         except SshError as exc:
@@ -509,8 +413,8 @@ class SshDevice:
         # the same file listed twice travels once
         unique = list({u.rel: u for u in uploads}.values())
 
-        result = self._call(_INIT_SCRIPT, [self.workdir, *[u.rel for u in unique]], COMMAND_TIMEOUT_S,
-                            what="hashing the files already on the device")
+        result = self.call(scripts.INIT_SCRIPT, [self.workdir, *[u.rel for u in unique]], COMMAND_TIMEOUT_S,
+                           what="hashing the files already on the device")
         self._raise_for_workdir(result)
         lines = result.stdout.splitlines()
         if "@@hashes" not in lines:
@@ -581,8 +485,8 @@ class SshDevice:
                     with open(u.local, "rb") as fh:
                         tar.addfile(info, fh)
             spool.seek(0)
-            result = self._call(_UNTAR_SCRIPT, [self._workdir_abs], self._transfer_timeout(total),
-                                what=f"uploading {len(uploads)} file(s), {total / 1e6:.1f} MB", stdin=spool)
+            result = self.call(scripts.UNTAR_SCRIPT, [self._workdir_abs], self._transfer_timeout(total),
+                               what=f"uploading {len(uploads)} file(s), {total / 1e6:.1f} MB", stdin=spool)
         self._raise_for_storage(result, f"uploading {len(uploads)} file(s) to {self._workdir_abs}", total)
 
     def _transfer_timeout(self, nbytes: int) -> float:
@@ -594,7 +498,7 @@ class SshDevice:
 
     def _ensure_workdir(self) -> str:
         if self._workdir_abs is None:
-            result = self._call(_INIT_SCRIPT, [self.workdir], COMMAND_TIMEOUT_S, what="creating the workdir")
+            result = self.call(scripts.INIT_SCRIPT, [self.workdir], COMMAND_TIMEOUT_S, what="creating the workdir")
             self._raise_for_workdir(result)
             lines = result.stdout.splitlines()
             self._workdir_abs = lines[lines.index("@@hashes") - 1].strip()
@@ -622,6 +526,8 @@ class SshDevice:
         jobdir = posixpath.join(JOBS_DIR, job_id)
         device_job = dict(job)
         device_job["scratch_dir"] = posixpath.join(base, jobdir)  # ORT profiles land there
+        if self.cores and not device_job.get("cores"):
+            device_job["cores"] = list(self.cores)
         for key in ("model_path", "eval_path"):
             if device_job.get(key):
                 device_job[key] = self._device_input(str(device_job[key]), key)
@@ -636,11 +542,11 @@ class SshDevice:
         payload = json.dumps(device_job, sort_keys=True).encode()
         self._active_job = jobdir
         try:
-            result = self._call(_EXEC_SCRIPT, [base, jobdir, str(limit), marker, self.python,
+            result = self.call(scripts.EXEC_SCRIPT, [base, jobdir, str(limit), marker, self.python,
                                                "1" if outputs else "0"],
-                                timeout + self.connect_timeout + JOB_MARGIN_S,
-                                what=f"the job ({job.get('runtime', '?')} {Path(str(job.get('model_path', ''))).name})",
-                                stdin=payload)
+                               timeout + self.connect_timeout + JOB_MARGIN_S,
+                               what=f"the job ({job.get('runtime', '?')} {Path(str(job.get('model_path', ''))).name})",
+                               stdin=payload)
         except SshError as exc:
             if exc.reason != "command-timeout":
                 raise
@@ -650,9 +556,9 @@ class SshDevice:
             self._active_job = None
         self._raise_for_workdir(result)
         sections = split_sections(result.stdout, marker)
-        record = _json_or_none(sections.get("out"))
-        temps = probe_mod.job_temperature_fields(_json_or_none(sections.get("temp_before")),
-                                                 _json_or_none(sections.get("temp_after")))
+        record = json_or_none(sections.get("out"))
+        temps = probe_mod.job_temperature_fields(json_or_none(sections.get("temp_before")),
+                                                 json_or_none(sections.get("temp_after")))
         if isinstance(record, dict) and record.get("status"):
             if record.get("status") != "ok" and record.get("error"):
                 record["error"] = with_install_hint(str(record["error"]), self.python)
@@ -674,8 +580,8 @@ class SshDevice:
             except DeviceError:
                 pass  # the runner may legitimately not have written it (a failed job)
         if outputs:
-            self._call(_RUN_SCRIPT, [base, "rm", "-rf", "--", jobdir], COMMAND_TIMEOUT_S,
-                       what="removing the job folder")
+            self.call(scripts.RUN_SCRIPT, [base, "rm", "-rf", "--", jobdir], COMMAND_TIMEOUT_S,
+                      what="removing the job folder")
         record.update(temps)
         return record
 
@@ -696,9 +602,8 @@ class SshDevice:
     # cleanup -------------------------------------------------------------------------------------
     def cleanup(self) -> None:
         """Remove the workdir from the device (refuses `/` and the home folder)."""
-        result = self._call(_PRELUDE + 'w=$(home_path "$1"); [ -d "$w" ] || exit 0\n'
-                            'cd -- "$w" || exit 90; pwd -P; cd && pwd -P\n',
-                            [self.workdir], COMMAND_TIMEOUT_S, what="resolving the workdir")
+        result = self.call(scripts.CLEANUP_SCRIPT,
+                           [self.workdir], COMMAND_TIMEOUT_S, what="resolving the workdir")
         self._raise_for_workdir(result)
         lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
         if len(lines) < 2:
@@ -707,97 +612,15 @@ class SshDevice:
         if target in ("/", home) or len(Path(target).parts) < 3:
             raise DeviceError(f"{self.label}: refusing to delete {target}: choose a dedicated workdir "
                               "such as ~/edgebench")
-        self._call(_RUN_SCRIPT, ["/", "rm", "-rf", "--", target], COMMAND_TIMEOUT_S,
-                   what="removing the workdir").check(self.label)
+        self.call(scripts.RUN_SCRIPT, ["/", "rm", "-rf", "--", target], COMMAND_TIMEOUT_S,
+                  what="removing the workdir").check(self.label)
         self._workdir_abs = None
 
     # check ---------------------------------------------------------------------------------------
     def check(self, runtimes: Iterable[str] = ("onnxruntime", "tflite"),
               min_free_bytes: int = MIN_FREE_BYTES) -> list[str]:
         """What stops this device from running jobs, each with the fix; [] when ready."""
-        try:
-            result = self._call(_CHECK_SCRIPT, [self.workdir, self.python], COMMAND_TIMEOUT_S,
-                                what="checking the device")
-        except SshError as exc:
-            return [str(exc)]
-        if not result.ok:
-            return [f"{self.label}: the device check failed (exit {result.returncode}): "
-                    f"{tail(result.stderr.strip(), 500)}"]
-        facts = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-        problems: list[str] = []
-        user = facts.get("user") or self.user or "the login user"
-        workdir = facts.get("workdir") or self.workdir
-        if facts.get("writable") != "1":
-            problems.append(
-                f"{self.label}: workdir {workdir} is not writable by {user} "
-                f"({facts.get('workdir_error') or 'permission denied'}); set workdir = "
-                f"\"/tmp/edgebench-{user}\" (or another folder {user} owns) in the profile, or fix its "
-                f"permissions on the device (sudo chown {user} {shlex.quote(workdir)})")
-        free = parse_df_free(facts.get("df", ""))
-        if free is not None and free < min_free_bytes:
-            problems.append(
-                f"{self.label}: only {free / 2**20:.0f} MB free on the disk of {workdir}, the runner and "
-                f"models need about {min_free_bytes / 2**20:.0f} MB; free space on the device or put "
-                "workdir on a bigger disk")
-        if not facts.get("tar"):
-            problems.append(f"{self.label}: `tar` is missing on the device; install it (apt-get install tar)")
-        if not facts.get("python"):
-            problems.append(
-                f"{self.label}: {self.python} not found on the device; install Python 3 there "
-                "(sudo apt install python3 python3-venv python3-pip) or set python = \"/path/to/python3\" "
-                "in the profile")
-            return problems
-        imports = self._import_check(problems)
-        if imports is None:
-            return problems
-        version = tuple(imports.get("python_version") or ())
-        if version and version < MIN_PYTHON:
-            problems.append(f"{self.label}: {facts['python']} is Python {'.'.join(map(str, version))}; "
-                            f"the runner needs {'.'.join(map(str, MIN_PYTHON))} or newer: install a newer "
-                            "python3 or point python = ... at one")
-        missing, broken = [], []
-        wanted = ["numpy"]
-        runtimes = list(runtimes)
-        if "onnxruntime" in runtimes:
-            wanted.append("onnxruntime")
-        for module in wanted:
-            status = imports.get(module, "")
-            if status != "ok":
-                (missing if status.startswith("ModuleNotFoundError") else broken).append((module, status))
-        if "tflite" in runtimes:
-            litert = imports.get("ai_edge_litert.interpreter", "")
-            fallback = imports.get("tflite_runtime.interpreter", "")
-            if "ok" not in (litert, fallback):
-                if litert.startswith("ModuleNotFoundError") and fallback.startswith("ModuleNotFoundError"):
-                    missing.append(("ai_edge_litert", litert))
-                else:
-                    broken.append(("ai_edge_litert" if not litert.startswith("ModuleNotFoundError")
-                                   else "tflite_runtime", litert if not litert.startswith("ModuleNotFoundError")
-                                   else fallback))
-        if missing:
-            packages = " ".join(PIP_NAMES[m] for m, _ in missing)
-            note = ""
-            if facts.get("arch", "").startswith("armv7") or facts.get("arch", "").startswith("armv6"):
-                note = (" (PyPI has no onnxruntime or ai-edge-litert wheels for 32-bit ARM: install a 64-bit "
-                        "OS image, or use tflite-runtime)")
-            problems.append(
-                f"{self.label}: Python packages missing for {facts['python']}: "
-                f"{', '.join(m for m, _ in missing)}; install them on the device with "
-                f"`{pip_command(self.python, packages)}`{note}")
-        for module, status in broken:
-            problems.append(f"{self.label}: {module} is installed but does not import ({status}); "
-                            f"reinstall it on the device: `{pip_command(self.python, PIP_NAMES[module.split('.')[0]], force=True)}`")
-        return problems
-
-    def _import_check(self, problems: list[str]) -> dict[str, Any] | None:
-        result = self._call(_RUN_SCRIPT, [self._workdir_arg(), self.python, "-c", _IMPORT_CHECK],
-                            COMMAND_TIMEOUT_S, what="importing the runtimes on the device")
-        data = _json_or_none(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "")
-        if not result.ok or not isinstance(data, dict):
-            problems.append(f"{self.label}: {self.python} did not run ({tail(result.stderr.strip(), 300) or 'no output'}); "
-                            "check that it is Python 3 (python = ... in the profile)")
-            return None
-        return data
+        return check_device(self, runtimes, min_free_bytes)
 
     # errors --------------------------------------------------------------------------------------
     def _raise_for_python(self, result: CommandResult) -> None:
@@ -851,27 +674,6 @@ def _local_file(table: Mapping[str, Any], key: str, where: str, source: str | Pa
     return str(path)
 
 
-def check_workdir(workdir: Any, where: str) -> str:
-    """A workdir is a plain absolute or ~/ path without `..`; '/', '~' and empty are refused."""
-    if not isinstance(workdir, str) or not workdir.strip():
-        raise ProfileError(f"{where} workdir must be a folder path on the device, got {workdir!r}")
-    if not (workdir.startswith("/") or workdir.startswith("~/")) or "\n" in workdir:
-        raise ProfileError(f"{where} workdir must be absolute or start with ~/ (e.g. ~/edgebench), "
-                           f"got {workdir!r}")
-    parts = [p for p in workdir.split("/") if p not in ("", "~")]
-    if ".." in parts or not parts:
-        raise ProfileError(f"{where} workdir {workdir!r} must name a dedicated folder without `..`, "
-                           "e.g. ~/edgebench or /tmp/edgebench-pi")
-    return workdir
-
-
-def confine(rel: str, device: str) -> str:
-    """A device path relative to the workdir that cannot leave it."""
-    parts = rel.split("/")
-    if not rel or rel.startswith("/") or ".." in parts or "\x00" in rel:
-        raise DeviceError(f"{device}: {rel!r} would leave the workdir; use a path inside it")
-    return posixpath.normpath(rel)
-
 
 def runner_bundle() -> list[tuple[Path, str]]:
     """(local file, path under runner/) for everything `python3 -m harness.runner` needs."""
@@ -893,63 +695,3 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def parse_sha256sum(text: str) -> dict[str, str]:
-    """GNU/BusyBox `sha256sum` lines -> {name: hash}; undoes the escaping GNU applies to names with
-    a backslash or a newline (such lines start with a backslash)."""
-    out = {}
-    for line in text.splitlines():
-        escaped = line.startswith("\\")
-        if escaped:
-            line = line[1:]
-        match = re.match(r"^([0-9a-fA-F]{64}) [ *](.*)$", line)
-        if not match:
-            continue
-        name = match.group(2)
-        if escaped:
-            name = re.sub(r"\\(.)", lambda m: {"n": "\n", "\\": "\\", "r": "\r"}.get(m.group(1), m.group(1)), name)
-        out[posixpath.normpath(name)] = match.group(1).lower()
-    return out
-
-
-def split_sections(stdout: str, marker: str) -> dict[str, str]:
-    """Split the job script's stdout at `MARKER name` lines; text before the first marker is ''."""
-    sections: dict[str, list[str]] = {"": []}
-    current = ""
-    for line in stdout.splitlines():
-        if line.startswith(marker + " "):
-            current = line[len(marker) + 1:].strip()
-            sections[current] = []
-        else:
-            sections[current].append(line)
-    return {name: "\n".join(lines).strip() for name, lines in sections.items()}
-
-
-def parse_df_free(line: str) -> int | None:
-    """Available bytes from one `df -Pk` data line."""
-    fields = line.split()
-    if len(fields) >= 4 and fields[3].isdigit():
-        return int(fields[3]) * 1024
-    return None
-
-
-def pip_command(python: str, packages: str, force: bool = False) -> str:
-    return f"{python} -m pip install {'--force-reinstall ' if force else ''}{packages}"
-
-
-def with_install_hint(error: str, python: str) -> str:
-    """Add the install command to a runner error that is a missing module."""
-    match = re.search(r"No module named '([A-Za-z0-9_]+)", error)
-    if match and match.group(1) in PIP_NAMES and "pip install" not in error:
-        return f"{error} (install it on the device: `{pip_command(python, PIP_NAMES[match.group(1)])}`)"
-    return error
-
-
-def _json_or_none(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
