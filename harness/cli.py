@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--force", action="store_true", help="rebuild even if the inputs did not change")
     q.add_argument("--zoo-toml", help="zoo declaration (default: models/zoo.toml)")
     q.add_argument("--out", help="artifact folder (default: models/zoo)")
+    q.add_argument("--formats", help="export only these, comma-separated FORMAT-PRECISION "
+                                     "(e.g. onnx-fp32,tflite-int8; default: all five)")
     q.set_defaults(func=_handler("harness.zoo.commands:cmd_build"))
     q = msub.add_parser("inspect", help="multiply-adds and params per layer kind of any .onnx/.tflite file",
                         description="Counting rule: one multiply-add counts once; BatchNorm is folded "

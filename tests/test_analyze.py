@@ -244,7 +244,15 @@ def test_convolutions_are_classified_and_counted_with_their_groups(tmp_path, cin
     (row,) = r["nodes"]
     assert row["kind"] == kind
     assert row["macs"] == 10 * 10 * cout * (cin // group) * k * k
-    assert row["params"] == cout * (cin // group) * k * k
+    assert row["params"] == cout * (cin // group) * k * k + cout  # weights + a bias per output channel
+
+
+def test_bias_counts_the_same_whether_stored_or_dropped_by_the_exporter(tmp_path):
+    # a random-init BN folds to an all-zero shift, which some exporters drop: the count must not move
+    assert analyze(_single_conv(tmp_path / "nobias.onnx", 8, 16, 3, 1))["total"]["params"] == 16 * 8 * 9 + 16
+    folded = analyze(mobilenet_v1(tmp_path / "folded.onnx", "separable", res=128))
+    unfolded = analyze(mobilenet_v1(tmp_path / "bn.onnx", "separable", "bn", res=128))
+    assert folded["kinds"] == unfolded["kinds"]
 
 
 def test_conv_output_size_is_computed_when_shape_inference_has_none(tmp_path):

@@ -29,8 +29,8 @@ def _copy_zoo(tmp_path: Path) -> Path:
     return out
 
 
-def test_list_prints_every_shipped_artifact_with_size_params_macs_and_accuracy():
-    p = _list()
+def test_list_prints_every_shipped_artifact_with_size_params_macs_and_accuracy(tmp_path):
+    p = _list(zoo=_copy_zoo(tmp_path))
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines[0].split() == ["model", "format", "precision", "size", "params", "MACs", "reference", "acc."]
@@ -45,11 +45,18 @@ def test_list_prints_every_shipped_artifact_with_size_params_macs_and_accuracy()
     assert "eval set (digits): digits/digits-eval.npz (450 images, NHWC)" in p.stdout
 
 
-def test_list_verify_checks_every_sha256():
-    p = _list("--verify")
+def test_list_verify_checks_every_sha256(tmp_path):
+    p = _list("--verify", zoo=_copy_zoo(tmp_path))
     assert p.returncode == 0, p.stderr
     assert p.stdout.count(" ok\n") == 10
     assert "verified: all 10 artifacts match" in p.stdout
+
+
+def test_list_of_the_repository_zoo_shows_the_shipped_pair():
+    p = _list()
+    assert p.returncode == 0, p.stderr
+    for a in MANIFEST["artifacts"]:
+        assert any(line.split()[:3] == [a["model"], a["format"], a["precision"]] for line in p.stdout.splitlines())
 
 
 def test_list_verify_fails_with_one_line_naming_a_changed_file(tmp_path):

@@ -6,10 +6,12 @@ Counting rule (the MobileNet paper's):
   FULLY_CONNECTED) costs output elements x the reduced dimension.
 - BatchNormalization is folded into the preceding convolution: it costs nothing, and its shift lives
   in the conv's bias. Bias adds, activations, pooling and softmax are not counted.
-- Params are the elements of learned constant tensors, each counted once: weights and biases of
-  convolutions and dense layers, and constant vectors fed to Add/Sub/Mul/Div, PRelu, normalization
-  layers and embedding Gathers. Quantization scales and zero points are not params, and an int8 weight
-  counts the same as the fp32 weight it replaced (QDQ weights are followed through DequantizeLinear).
+- Params are the elements of learned constant tensors, each counted once: the weights of
+  convolutions and dense layers plus one bias per output channel (BN folding gives every conv a bias,
+  so it counts whether or not the exporter stored an all-zero one), and constant vectors fed to
+  Add/Sub/Mul/Div, PRelu, normalization layers and embedding Gathers. Quantization scales and zero
+  points are not params, and an int8 weight counts the same as the fp32 weight it replaced (QDQ
+  weights are followed through DequantizeLinear). So every export of one model gives one count.
 - Kinds: `depthwise conv` (groups = input channels, one input channel per group), `pointwise conv`
   (1x1 kernel), `standard conv` (any other convolution, grouped ones included), `dense`, `other`.
 - A symbolic batch dimension is taken as 1 (and said so in `warnings`).
@@ -199,12 +201,11 @@ class _OnnxGraph:
             break
         return name
 
-    def folds(self, layer: Any, has_bias: bool) -> tuple[list[Any], int]:
+    def folds(self, layer: Any) -> list[Any]:
         """The affine ops an exporter left after a conv/dense layer (BatchNormalization, or the Mul and
-        Add of an unfolded BN or bias) that fold into it, and the bias params they add: a layer
-        without a bias gains one of its output channels; scales fold into the weights for free."""
+        Add of an unfolded BN or bias) that fold into it. Their constants cost no extra params: the
+        scale folds into the weights and the shift into the bias the layer is already counted with."""
         folded: list[Any] = []
-        extra = 0
         name = layer.output[0]
         for _ in range(3):
             name = self._through_qdq(name)
@@ -213,26 +214,27 @@ class _OnnxGraph:
                 break
             node = cons[0]
             if node.op_type == "BatchNormalization" and node.input[0] == name:
-                channels = self.consts.get(self.source(node.input[1]) or "", [0])
-                bias_size = math.prod(channels) if channels else 0
+                for other in node.input[1:]:
+                    self.claim(other)
             elif node.op_type in ("Mul", "Add") and len(node.input) == 2 and name in node.input:
                 other = node.input[1] if node.input[0] == name else node.input[0]
                 src = self.source(other)
                 if src is None or (src not in self.float_consts and self.producer.get(other) is None):
                     break
-                shape = self.consts[src]
-                if sum(1 for d in shape if d != 1) > 1:  # only per-channel (or scalar) constants fold
+                if sum(1 for d in self.consts[src] if d != 1) > 1:  # only per-channel (or scalar) constants fold
                     break
-                self.counted.add(src)
-                bias_size = math.prod(shape) if node.op_type == "Add" else 0
+                self.claim(other)
             else:
                 break
-            if bias_size and not has_bias:
-                extra += bias_size
-                has_bias = True
             folded.append(node)
             name = node.output[0]
-        return folded, extra
+        return folded
+
+    def claim(self, name: str) -> None:
+        """Mark the constant behind `name` as accounted for (a bias inside a layer's count)."""
+        src = self.source(name) if name else None
+        if src is not None:
+            self.counted.add(src)
 
     def source(self, name: str) -> str | None:
         """The constant behind `name`, following DequantizeLinear/Identity/Cast (QDQ weights)."""
@@ -289,12 +291,7 @@ def _onnx_nodes(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
             warnings.append(f"node {name!r} ({node.op_type}): not counted ({exc})")
             row = _row(name, node.op_type, "other", 0, 0)
         if row["kind"] != "other":
-            ins = list(node.input)
-            bias_at = {"Conv": 2, "ConvTranspose": 2, "Gemm": 2, "QLinearConv": 8}.get(node.op_type)
-            has_bias = bias_at is not None and len(ins) > bias_at and bool(ins[bias_at])
-            folded, extra = g.folds(node, has_bias)
-            row["params"] += extra
-            for f in folded:
+            for f in g.folds(node):
                 folded_into[id(f)] = name
         rows.append({**row, "folded_into": None})
     return rows, warnings
@@ -315,7 +312,11 @@ def _onnx_row(g: _OnnxGraph, node: Any, name: str, warnings: list[str]) -> dict[
         kernel = [int(d) for d in wshape[2:]]
         xshape = g.shape(x)
         in_channels = xshape[1] if xshape and len(xshape) > 1 else None
-        params = g.param_count(w) + (g.param_count(b) if b else 0)
+        out_channels = wshape[1] * groups if op == "ConvTranspose" else wshape[0]
+        params = g.param_count(w)
+        if params:  # a learned layer: weights + one bias per output channel, stored or not
+            params += out_channels
+        g.claim(b)
         if op == "ConvTranspose":
             # each input element scatters into (out channels / groups) x kernel outputs
             kind = "pointwise conv" if all(k == 1 for k in kernel) else "standard conv"
@@ -334,7 +335,12 @@ def _onnx_row(g: _OnnxGraph, node: Any, name: str, warnings: list[str]) -> dict[
     if op == "Gemm":
         attrs = _attrs(node)
         a, b = g.shape(ins[0]), g.shape(ins[1])
-        params = g.param_count(ins[1]) + g.param_count(ins[0]) + (g.param_count(ins[2]) if len(ins) > 2 and ins[2] else 0)
+        n = (b[0] if attrs.get("transB", 0) else b[1]) if b and len(b) == 2 else None
+        params = g.param_count(ins[1]) + g.param_count(ins[0])
+        if params and n:
+            params += n
+        if len(ins) > 2:
+            g.claim(ins[2])
         if not a or not b or None in a or None in b:
             warnings.append(f"node {name!r} (Gemm): operand shapes unknown; MACs not counted")
             return _row(name, op, "dense", 0, params)
@@ -345,7 +351,11 @@ def _onnx_row(g: _OnnxGraph, node: Any, name: str, warnings: list[str]) -> dict[
     if op in ("MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul"):
         a_name, b_name = (ins[0], ins[3]) if op == "QLinearMatMul" else (ins[0], ins[1])
         a, out = g.shape(a_name), g.shapes.get(node.output[0])
-        params = g.param_count(b_name) + g.param_count(a_name)
+        bshape = g.shape(b_name)
+        params = g.param_count(b_name)
+        if params and bshape and bshape[-1]:
+            params += bshape[-1]
+        params += g.param_count(a_name)
         if not a or not out or None in a or None in out:
             warnings.append(f"node {name!r} ({op}): shapes unknown; MACs not counted")
             return _row(name, op, "dense", 0, params)
@@ -423,7 +433,12 @@ def _tflite_nodes(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
             w_idx = ins[1]
             w = shape(w_idx)
             rest = ins[3:] if name_op == "TRANSPOSE_CONV" else ins[2:]
-            p = params(w_idx) + sum(params(i) for i in rest if i >= 0)
+            p = params(w_idx)
+            if p:  # a learned layer: weights + one bias per output channel, stored or not
+                p += w[0] if name_op in ("CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED") else w[-1]
+            for i in rest:
+                if i >= 0:
+                    params(i)  # the stored bias is inside that count
             if name_op == "CONV_2D":      # weights [out, kh, kw, in/groups]
                 in_ch = shape(ins[0])[-1]
                 kind = _conv_kind(in_ch // w[3], w[3], in_ch, w[1:3])

@@ -102,12 +102,27 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- build
 
+def parse_formats(text: str | None) -> list[tuple[str, str]] | None:
+    """'onnx-fp32,tflite-int8' -> [("onnx", "fp32"), ("tflite", "int8")]; None keeps all formats."""
+    from .config import FORMATS
+
+    if not text:
+        return None
+    known = {f"{f}-{p}": (f, p) for f, p in FORMATS}
+    chosen = []
+    for item in (t.strip() for t in text.split(",")):
+        if item not in known:
+            raise ZooError(f"--formats: unknown {item!r}; choose from {', '.join(known)}")
+        chosen.append(known[item])
+    return chosen
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import build
 
     results = build(Path(args.zoo_toml) if args.zoo_toml else zoo_toml(),
                     Path(args.out) if args.out else zoo_dir(),
-                    families=args.family, force=args.force,
+                    families=args.family, force=args.force, formats=parse_formats(getattr(args, "formats", None)),
                     log=lambda msg: print(msg, flush=True))
     built = [r for r in results if r.status == "built"]
     print(f"{len(built)} built, {len(results) - len(built)} up to date")
