@@ -138,13 +138,14 @@ def _finish(record: dict, recognised: int, source: str, tool: str, hint: str) ->
             f"{source}: not {tool} output (no line recognised; expected lines such as {hint}). "
             f"Check the file and the --tool option.")
     summary = record.get("latency_summary_ns")
-    if summary and summary.get("mean") is not None and not record.get("error"):
+    failed = record.pop("_failed", False)
+    if summary and summary.get("mean") is not None and not failed:
         record["status"] = STATUS_OK
     else:
         record["status"] = STATUS_FAILED
         errors = [m["text"] for m in record["log_messages"] if m["level"] == "ERROR"]
         tail = [u["text"] for u in record["unparsed_lines"][-3:]]
-        record["error"] = record.get("error") or "; ".join(errors or tail) or \
+        record["error"] = "; ".join(errors or tail) or \
             f"{tool} printed no timing results (did it crash or stop early?)"
     return record
 
@@ -307,7 +308,8 @@ def parse_benchmark_model(text: str, source: str = "<output>") -> dict[str, Any]
             _benchmark_param(record, m.group(1).strip(), m.group(2))
         elif any(rx.match(msg) for rx in _IGNORED_BM):
             if msg.startswith("Benchmarking failed"):
-                record["error"] = "benchmark_model: Benchmarking failed"
+                record["_failed"] = True
+                record["log_messages"].append({"line": number, "level": "ERROR", "text": msg})
         elif level in ("ERROR", "WARNING"):
             record["log_messages"].append({"line": number, "level": level, "text": msg})
         else:

@@ -100,7 +100,7 @@ class FakeDevice:
     # file permissions apply to them; None runs them as the server's own user.
     shell_uid: int | None = None
     files: dict[str, str | bytes] = field(default_factory=dict)  # extra device files: path -> data
-    executables: dict[str, str] = field(default_factory=dict)  # device path -> script text (0755)
+    executables: dict[str, str] = field(default_factory=dict)  # device path -> sh script body (0755)
     root: Path | None = None  # set by the server: the folder that plays the device's "/"
 
     # -- paths -------------------------------------------------------------------------------
@@ -165,8 +165,8 @@ class FakeDevice:
             target = self.host_path(path)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data.encode() if isinstance(data, str) else data)
-        for path, text in self.executables.items():
-            self._script(self.host_path(path), text)
+        for path, text in self.executables.items():  # scripts speak of device paths, like the command line
+            self._script(self.host_path(path), self.rewrite_command(text))
         self._apply_permissions()
 
     def _cpu_files(self) -> None:
@@ -300,8 +300,8 @@ class AdbServer:
     sent again).
     """
 
-    def __init__(self, devices: Iterable[FakeDevice] = ()) -> None:
-        self.devices = list(devices) or [FakeDevice()]
+    def __init__(self, devices: Iterable[FakeDevice] | None = None) -> None:
+        self.devices = [FakeDevice()] if devices is None else list(devices)
         self.port = 0
         self.requests: list[str] = []
         self.sync_log: list[tuple[str, str]] = []
@@ -348,12 +348,16 @@ class AdbServer:
 
     def _accept_loop(self) -> None:
         assert self._sock is not None
+        self._sock.settimeout(0.1)  # closing a socket does not wake accept(): poll for stop()
         while not self._stopping.is_set():
             try:
                 conn, _ = self._sock.accept()
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except socket.timeout:
+                continue
             except OSError:
                 return
+            conn.settimeout(None)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             t = threading.Thread(target=self._serve, args=(conn,), name="adbserver-conn", daemon=True)
             t.start()
             with self._lock:
