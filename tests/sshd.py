@@ -1,7 +1,7 @@
 """A real OpenSSH sshd on 127.0.0.1 for tests: its own host key, one authorized client key, a free port.
 
     with Sshd(tmp_path) as server:
-        SshDevice.from_profile(server.profile(workdir=str(tmp_path / "wd")))
+        SshDevice(server.profile(workdir=str(tmp_path / "wd")))
         server.stop()      # the device goes away mid-test (open sessions are cut too)
         server.start()     # and comes back on the same port with the same keys
 
@@ -175,7 +175,7 @@ class Sshd:
         ]
 
     def profile(self, **overrides: Any) -> dict[str, Any]:
-        """A [device] table for SshDevice.from_profile."""
+        """A [device] table for SshDevice (or make_device)."""
         table: dict[str, Any] = {
             "name": "loopback-pi",
             "kind": "ssh",

@@ -20,6 +20,7 @@ from sshd import Sshd, free_port, need
 from harness.devices import probe as probe_mod
 from harness.devices.local import LocalDevice
 from harness.devices.ssh import (
+    PROFILE_KEYS,
     SshDevice,
     SshError,
     parse_sha256sum,
@@ -102,6 +103,17 @@ def test_sha256sum_output_with_escaped_names_is_parsed():
     text = f"{digest}  files/plain.onnx\n\\{digest}  files/odd\\\\name\\nx.onnx\n{digest} *files/bin.onnx\nsha256sum: x: No such file\n"
     assert parse_sha256sum(text) == {"files/plain.onnx": digest, "files/odd\\name\nx.onnx": digest,
                                      "files/bin.onnx": digest}
+
+
+def test_the_example_raspberry_pi_profile_validates_and_builds_an_ssh_device():
+    from harness.devices import make_device
+    from harness.profiles import load_profiles
+
+    (profile,) = load_profiles([str(ZOO.parents[1] / "devices" / "rpi4.example.toml")])
+    dev = make_device(profile.device)
+    assert isinstance(dev, SshDevice) and dev.label == "rpi4 (pi@raspberrypi.local)"
+    assert dev.workdir == "~/edgebench" and dev.python == "~/edgebench-venv/bin/python"
+    assert set(profile.device) <= set(PROFILE_KEYS) | {"description"}
 
 
 # ------------------------------------------------------------------------------------------------
