@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import ZOO, assert_clean_error, edgebench
-from reportkit import copy_run, digits_run
+from reportkit import copy_run, digits_run, rewrite_records
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +129,18 @@ def test_report_html_is_self_contained(reported):
     for bad in ("http://", "https://", "//cdn", "<link", "@import", "url("):
         assert bad not in html.replace('xmlns="http://www.w3.org/2000/svg"', ""), bad
     assert html.count('<svg class="chart-svg"') == 4
+
+
+def test_report_away_from_the_model_files_takes_the_formula_from_the_family_and_says_why(tmp_path_factory):
+    run = copy_run(digits_run(tmp_path_factory.getbasetemp()), tmp_path_factory.mktemp("away") / "run")
+    rewrite_records(run, lambda r: {**r, "model_file": "/nonexistent/" + r["model_file"].split("/")[-1]})
+    proc = edgebench("report", str(run), env={"EDGEBENCH_ZOO": str(ZOO)})
+    assert proc.returncode == 0, proc.stderr
+    pairs = pd.read_csv(run / "pairs.csv")
+    assert set(pairs["formula_source"]) == {"family config"}
+    from harness.report.graph import formula_from_graph, load_graph
+
+    from_graph = formula_from_graph(load_graph(ZOO / "digits" / "digits-separable-onnx-fp32.onnx"))
+    assert pairs["formula_ratio"].iloc[0] == pytest.approx(from_graph["formula_ratio"])  # the plan = the graph
+    assert not (run / "opbreakdown.csv").exists()
+    assert "is not on this machine" in proc.stderr and "is not on this machine" in (run / "report.html").read_text()

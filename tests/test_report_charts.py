@@ -1,0 +1,72 @@
+"""The inline SVG charts: well-formed for any data (one point, equal values, hostile names), and
+marks where the data says."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from harness.report import svg
+from harness.report.html import render
+
+NS = {"s": "http://www.w3.org/2000/svg"}
+HOSTILE = 'm<script>alert("x")</script>&"\'/t1'
+
+
+def parse(text: str) -> ET.Element:
+    return ET.fromstring(text)  # raises on malformed XML (an unescaped name, a broken tag)
+
+
+def test_latency_boxes_one_per_config_even_with_constant_or_single_samples():
+    root = parse(svg.latency_boxes([("a", "separable", [1.0] * 10), ("b", "standard", [2.0]),
+                                    (HOSTILE, None, list(np.linspace(0.5, 400, 200)))]))
+    boxes = root.findall(".//s:g[@class='box']", NS)
+    assert [b.get("data-config") for b in boxes] == ["a", "b", HOSTILE]
+
+
+def test_log_scale_only_when_the_configs_span_a_wide_range():
+    narrow = svg.latency_boxes([("a", None, [1.0, 1.1, 1.2]), ("b", None, [2.0, 2.2])])
+    wide = svg.latency_boxes([("a", None, [0.05, 0.06]), ("b", None, [90.0, 100.0])])
+    assert "log scale" not in narrow and "log scale" in wide
+
+
+def test_speedup_chart_puts_each_pair_at_its_theory_and_measurement():
+    pts = [{"label": "x fp32", "family": "x", "setting": "ort fp32 t1", "theory": 8.0, "speedup": 4.0,
+            "lo": 3.5, "hi": 4.5},
+           {"label": HOSTILE, "family": HOSTILE, "setting": "", "theory": 8.0, "speedup": 0.8, "lo": None, "hi": None}]
+    root = parse(svg.speedup_vs_theory(pts))
+    circles = root.findall(".//s:circle[@class='pair-point']", NS)
+    assert len(circles) == 2
+    # on a log-log square with equal scales, the point at half the theory sits below the diagonal
+    diag = root.find(".//s:line[@class='theory']", NS)
+    x1, y1, x2, y2 = (float(diag.get(k)) for k in ("x1", "y1", "x2", "y2"))
+    cx, cy = float(circles[0].get("cx")), float(circles[0].get("cy"))
+    y_on_diag = y1 + (cx - x1) * (y2 - y1) / (x2 - x1)
+    assert cy > y_on_diag  # SVG y grows downwards: below the line = less speedup than predicted
+    assert float(circles[1].get("cy")) > cy  # 0.8x is lower still
+
+
+def test_accuracy_chart_with_a_single_point():
+    root = parse(svg.accuracy_vs_latency([{"label": "a", "twin": "separable", "latency_ms": 1.0,
+                                           "accuracy_pct": 97.0, "short": "ort fp32 t1"}]))
+    assert len(root.findall(".//s:circle[@class='acc-point']", NS)) == 1
+
+
+def test_op_share_bars_are_as_long_as_their_share():
+    root = parse(svg.op_shares([{"label": HOSTILE, "time_pct": {"depthwise": 60.0, "pointwise": 40.0},
+                                 "mac_pct": {"depthwise": 5.0, "pointwise": 95.0}}]))
+    bars = {(b.get("data-series"), b.get("data-kind")): float(b.get("width"))
+            for b in root.findall(".//s:rect[@class='share-bar']", NS)}
+    assert set(bars) == {("time", "depthwise"), ("time", "pointwise"), ("macs", "depthwise"), ("macs", "pointwise")}
+    assert bars[("time", "depthwise")] / bars[("time", "pointwise")] == pytest.approx(1.5, rel=0.01)
+    assert bars[("macs", "pointwise")] / bars[("macs", "depthwise")] == pytest.approx(19, rel=0.02)
+
+
+def test_the_page_escapes_every_name_it_shows():
+    summary = [{"config_id": f"dev/{HOSTILE}", "device": "dev", "model": HOSTILE, "twin": None, "status": "failed",
+                "error": "<b>boom</b>", "median_ms": None, "warning_text": "high-cv: <i>x</i>"}]
+    page = render({"run_id": "<r>", "command": "edgebench run '<x>'"}, summary, [], [], {}, ["<note>"])
+    assert "<script>" not in page and "<b>boom</b>" not in page and "<note>" not in page
+    assert "&lt;script&gt;" in page and "&lt;b&gt;boom&lt;/b&gt;" in page
