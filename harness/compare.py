@@ -141,8 +141,8 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
         table.append([r["config_id"], f(r["median_a_ms"], ".4f"), f(r["median_b_ms"], ".4f"),
                       f(r["ratio"], ".3f"), ci, r["mark"] or "", r.get("note") or ""])
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    lines = ["  ".join(c.ljust(w) if i in (0, 5, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-             for row in table]
+    lines = ["  ".join(c.ljust(w) if i in (0, 5, 6) else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths))).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -125,7 +125,8 @@ class PageResult:
 
     @property
     def errors(self) -> list[str]:
-        out = [f"console.{c.get('type')}: {c.get('args')}" for c in self.console if c.get("type") in ("error", "assert")]
+        out = [f"console.{c.get('type')}: {c.get('args')}" for c in self.console
+               if c.get("type") in ("error", "assert")]
         out += [f"log {e.get('level')}: {e.get('text')} ({e.get('url')})" for e in self.log
                 if e.get("level") == "error"]
         for e in self.exceptions:

@@ -83,8 +83,8 @@ def tiny_twin(path: Path, twin: str, config: dict = TINY_CONFIG, classes: int = 
     prev, cin = "stem_act", stem_f
     for i, (f, s) in enumerate(config["blocks"]):
         if twin == "separable":
-            nodes.append(helper.make_node("Conv", [prev, weight(f"b{i}_dw_w", (cin, 1, 3, 3)), weight(f"b{i}_dw_b", (cin,))],
-                                          [f"b{i}_dw_out"], pads=[1, 1, 1, 1], strides=[s, s], group=cin,
+            dw_in = [prev, weight(f"b{i}_dw_w", (cin, 1, 3, 3)), weight(f"b{i}_dw_b", (cin,))]
+            nodes.append(helper.make_node("Conv", dw_in, [f"b{i}_dw_out"], pads=[1, 1, 1, 1], strides=[s, s], group=cin,
                                           name=f"block{i}_dw"))
             nodes.append(helper.make_node("Clip", [f"b{i}_dw_out", "zero", "six"], [f"b{i}_dw_act"],
                                           name=f"block{i}_dw_relu6"))
