@@ -18,8 +18,9 @@ import json
 import math
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import HarnessError
 from .records import RECORD_SCHEMA_VERSION, RUNNER_KEYS, STATUS_FAILED, STATUS_OK
@@ -111,7 +112,7 @@ def _strip_prefix(line: str) -> tuple[str, str]:
 
 
 def _ns(value: float, unit_ns: float) -> int:
-    return int(round(float(value) * unit_ns))
+    return round(float(value) * unit_ns)
 
 
 def empty_record(tool: str) -> dict[str, Any]:
@@ -377,7 +378,7 @@ _ORT_UNITS = {"s": 1e9, "sec": 1e9, "ms": 1e6, "us": 1e3}
 _IGNORED_ORT = (
     re.compile(r"^Disabling intra-op thread spinning"), re.compile(r"^Total inference run time:"),
     re.compile(r"^Setting inter_op_num_threads to"), re.compile(r"^Using .*(random|default).*input",
-                                                                 re.I),
+                                                                 re.IGNORECASE),
 )
 
 
@@ -425,11 +426,11 @@ def parse_onnxruntime_perf_test(text: str, source: str = "<output>") -> dict[str
             values[m.group(1).lower()] = _ns(m.group(2), unit)
         elif m := re.match(r"^Setting (?:intra_op_num_threads|thread pool size) to (\d+)", msg):
             record["threads"] = int(m.group(1))
-        elif m := re.match(r"^Using (\w+ExecutionProvider)\b", msg, re.I):
+        elif m := re.match(r"^Using (\w+ExecutionProvider)\b", msg, re.IGNORECASE):
             providers.append(m.group(1))
         elif any(rx.match(msg) for rx in _IGNORED_ORT):
             pass
-        elif re.match(r"^(Error|Exception|terminate called|\s*what\(\):)", msg, re.I):
+        elif re.match(r"^(Error|Exception|terminate called|\s*what\(\):)", msg, re.IGNORECASE):
             record["log_messages"].append({"line": number, "level": "ERROR", "text": msg})
         else:
             ok = False

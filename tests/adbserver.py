@@ -30,9 +30,9 @@ import struct
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 ADB_SERVER_VERSION = 41  # what adb 1.0.41 clients expect from host:version
 # What an Android 10+ adbd advertises, limited to what this stand-in implements (a real server also
@@ -312,7 +312,7 @@ class AdbServer:
         self._stopping = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def __enter__(self) -> "AdbServer":
+    def __enter__(self):  # returns self (a context manager)
         for dev in self.devices:
             dev.build()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -352,7 +352,7 @@ class AdbServer:
         while not self._stopping.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -409,7 +409,7 @@ class AdbServer:
     def _host_request(self, conn: socket.socket, request: str) -> FakeDevice | None:
         """Answer a host service. Returns the device when the request switched the transport."""
         if request == "host:version":
-            _okay_string(conn, "%04x" % ADB_SERVER_VERSION)
+            _okay_string(conn, f"{ADB_SERVER_VERSION:04x}")
             return None
         if request == "host:kill":
             conn.sendall(b"OKAY")  # a test server outlives kill requests; the test stops it

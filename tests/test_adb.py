@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from adbserver import AdbServer, FakeDevice
 from conftest import REPO, ZOO, edgebench, need
-from harness.devices.adb import AdbDevice, DEFAULT_WORKDIR
+
+from harness.devices.adb import DEFAULT_WORKDIR, AdbDevice
 from harness.errors import DeviceError, DeviceLost, ProfileError
 
 TERMUX_PY = "/data/data/com.termux/files/usr/bin/python3"
@@ -244,6 +244,45 @@ def test_native_runner_parses_benchmark_model_and_onnxruntime_perf_test(tmp_path
     assert skipped["status"] == "skipped" and "accuracy" in skipped["error"]
 
 
+def _real_ort_profile(model: Path, tmp_path: Path) -> str:
+    """The JSON trace ONNX Runtime writes with profiling on (what onnxruntime_perf_test -p writes)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(tmp_path / "ort_profile")
+    sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    x = np.zeros([d if isinstance(d, int) else 1 for d in inp.shape], dtype=np.float32)
+    for _ in range(3):
+        sess.run(None, {inp.name: x})
+    return Path(sess.end_profiling()).read_text()
+
+
+def test_native_profile_mode_keeps_the_op_tables_and_pulls_the_ort_profile(tmp_path):
+    onnx_model = digits("digits-separable-onnx-fp32.onnx")
+    ort_tool = ('p=""; while [ $# -gt 0 ]; do [ "$1" = -p ] && p="$2"; shift; done\n'
+                'cp /data/local/tmp/trace.json "${p}_2024-05-01_10-00-00.json"\n' + printing_tool(ORT_OUT))
+    bm_tool = printing_tool((DATA / "benchmark_model_tf2_3_profiling_format.txt").read_text())
+    fake = FakeDevice(executables={"/data/local/tmp/bm": bm_tool, "/data/local/tmp/ort": ort_tool},
+                      files={"/data/local/tmp/trace.json": _real_ort_profile(onnx_model, tmp_path)})
+    with AdbServer([fake]) as srv:
+        dev = phone(srv, runner="native", benchmark_model="/data/local/tmp/bm",
+                    onnxruntime_perf_test="/data/local/tmp/ort")
+        tfl = dev.execute({"model_path": str(digits("digits-separable-tflite-fp32.tflite")), "runtime": "tflite",
+                           "threads": 1, "xnnpack": False, "mode": "profile", **QUICK}, timeout=60)
+        ops_file = tmp_path / "ops.json"
+        ort = dev.execute({"model_path": str(onnx_model), "runtime": "onnxruntime", "threads": 1,
+                           "mode": "profile", "profile_ops_path": str(ops_file), **QUICK}, timeout=60)
+    assert tfl["status"] == "ok" and "--enable_op_profiling=true" in tfl["native_argv"]
+    assert len(tfl["op_profile"]) == 12 and tfl["op_profile_by_type"][0]["node_type"] == "CONV_2D"
+    assert f"{DEFAULT_WORKDIR}/files/digits-separable-tflite-fp32.tflite" in tfl["native_argv"]  # pushed
+    assert ort["status"] == "ok" and " -p " in ort["native_argv"]
+    assert ort["op_profile"] and "Conv" in {r["op_type"] for r in ort["op_profile"]}
+    assert json.loads(ops_file.read_text())  # the raw trace, kept beside the record
+
+
 def test_native_tool_that_fails_gives_a_failed_record_and_a_missing_tool_an_error():
     crash = printing_tool("INFO: STARTING!\nERROR: Failed to allocate tensors!\nERROR: Benchmarking failed.", rc=1)
     with AdbServer([FakeDevice(executables={"/data/local/tmp/bm": crash})]) as srv:
@@ -285,9 +324,8 @@ def test_offline_and_unauthorized_phones_are_clear_errors():
 
 
 def test_no_device_wrong_serial_and_several_devices_are_clear_errors(monkeypatch):
-    with AdbServer([]) as srv:
-        with pytest.raises(DeviceError, match=r"no Android device is connected.*adb devices"):
-            AdbDevice({"name": "pixel", "kind": "adb", "adb_port": srv.port}).probe()
+    with AdbServer([]) as srv, pytest.raises(DeviceError, match=r"no Android device is connected.*adb devices"):
+        AdbDevice({"name": "pixel", "kind": "adb", "adb_port": srv.port}).probe()
     with AdbServer([FakeDevice(serial="A1"), FakeDevice(serial="B2")]) as srv:
         with pytest.raises(DeviceError, match=r"pixel \(adb ZZ9\).*no device 'ZZ9'.*serial"):
             phone(srv, "ZZ9").probe()
@@ -366,8 +404,50 @@ def test_stand_in_server_lists_device_states_like_adb():
     with AdbServer([FakeDevice(serial="A1"), FakeDevice(serial="B2", state="offline"),
                     FakeDevice(serial="C3", state="unauthorized")]) as srv:
         out = subprocess.run(["adb", "-P", str(srv.port), "devices", "-l"], capture_output=True, text=True,
-                             timeout=30, stdin=subprocess.DEVNULL).stdout
+                             timeout=30, stdin=subprocess.DEVNULL, check=False).stdout
     lines = out.splitlines()
     assert lines[0] == "List of devices attached"
     assert lines[1].split()[:2] == ["A1", "device"] and "model:Pixel_4" in lines[1]
     assert lines[2].split()[:2] == ["B2", "offline"] and lines[3].split()[:2] == ["C3", "unauthorized"]
+
+
+def _raw_request(sock, request: str) -> bytes:
+    sock.sendall(b"%04x" % len(request) + request.encode())
+    return sock.recv(4)
+
+
+def _read_all(sock) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_stand_in_server_also_speaks_the_older_transport_requests():
+    """Older clients switch with host:transport:<serial> / transport-any / transport-id (no transport id
+    in the answer) and may ask for a v1 or a v2 shell: each must work as on a real server."""
+    import socket
+    import struct
+
+    with AdbServer() as srv:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            assert _raw_request(s, "host:transport:EDGE0001") == b"OKAY"
+            assert _raw_request(s, "shell:echo hi; exit 3") == b"OKAY"
+            assert _read_all(s) == b"hi\n"  # v1: raw output, then the socket closes
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            assert _raw_request(s, "host:transport-any") == b"OKAY"
+            assert _raw_request(s, "shell,v2,raw:echo hi; echo no >&2; exit 3") == b"OKAY"
+            data, packets = _read_all(s), []
+            while data:
+                kind, n = struct.unpack("<BI", data[:5])
+                packets.append((kind, data[5:5 + n]))
+                data = data[5 + n:]
+            assert (1, b"hi\n") in packets and (2, b"no\n") in packets and packets[-1] == (3, b"\x03")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            assert _raw_request(s, "host:transport-id:1") == b"OKAY"
+            assert _raw_request(s, "exec:getprop ro.soc.model") == b"OKAY"
+            assert _read_all(s) == b"SM8150\n"
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            assert _raw_request(s, "host:frobnicate") == b"FAIL"
+            n = int(s.recv(4), 16)
+            assert b"unknown host service" in s.recv(n)

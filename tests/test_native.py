@@ -7,12 +7,18 @@ import json
 from pathlib import Path
 
 import pytest
-
-from harness.native import (NativeOutputError, benchmark_model_argv, onnxruntime_perf_test_argv,
-                            parse_benchmark_model, parse_onnxruntime_perf_test, parse_ort_profile,
-                            parse_output)
-from harness.records import RUNNER_KEYS
 from conftest import REPO, assert_clean_error, edgebench
+
+from harness.native import (
+    NativeOutputError,
+    benchmark_model_argv,
+    onnxruntime_perf_test_argv,
+    parse_benchmark_model,
+    parse_onnxruntime_perf_test,
+    parse_ort_profile,
+    parse_output,
+)
+from harness.records import RUNNER_KEYS
 
 DATA = Path(__file__).parent / "data" / "native"  # README.md there says where each file comes from
 TFLITE_SAMPLE = DATA / "tflite_benchmark_model_am62x.txt"  # recorded real outputs

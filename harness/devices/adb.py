@@ -22,9 +22,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import DeviceError, DeviceLost, ProfileError
 from . import probe_script
@@ -64,7 +65,7 @@ class AdbConfig:
     onnxruntime_perf_test: str | None = None
 
     @classmethod
-    def from_table(cls, table: Mapping[str, Any], source: str | None = None) -> "AdbConfig":
+    def from_table(cls, table: Mapping[str, Any], source: str | None = None) -> AdbConfig:
         where = f"{source}: " if source else ""
         unknown = sorted(set(table) - set(DEVICE_KEYS))
         if unknown:
@@ -148,10 +149,10 @@ class AdbDevice:
         self.pushed: list[str] = []  # device paths sent, in order (for logs and tests)
         self.skipped: list[str] = []  # device paths left alone because their sha256 matched
 
-    def __enter__(self) -> "AdbDevice":
+    def __enter__(self):  # returns self (a context manager)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- adb plumbing ------------------------------------------------------------------------
@@ -177,7 +178,8 @@ class AdbDevice:
         argv = tuple(self._argv(args))
         start = time.monotonic()
         try:
-            proc = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                                  check=False)
         except FileNotFoundError:
             raise DeviceError(f"{self.label}: adb not found at {self.adb}: install Android platform-tools "
                               f"or set [device] adb") from None
@@ -551,8 +553,15 @@ class AdbDevice:
         return result
 
     def _execute_native(self, job: dict, job_dir: str, timeout: float) -> dict[str, Any]:
-        from ..native import (NativeOutputError, benchmark_model_argv, empty_record,
-                              onnxruntime_perf_test_argv, parse_ort_profile, parse_output, tool_for_runtime)
+        from ..native import (
+            NativeOutputError,
+            benchmark_model_argv,
+            empty_record,
+            onnxruntime_perf_test_argv,
+            parse_ort_profile,
+            parse_output,
+            tool_for_runtime,
+        )
 
         tool = tool_for_runtime(str(job.get("runtime")))
         mode = job.get("mode", "perf")
@@ -687,9 +696,9 @@ def probe_command(config: AdbConfig) -> str:
         "echo @@uname; uname -m; uname -r; uname -v",
         "echo @@getprop; getprop",
         "echo @@cpuinfo; cat /proc/cpuinfo 2>/dev/null",
-        "echo @@cpufreq; for c in /sys/devices/system/cpu/cpu[0-9]*; do "
-        "echo \"${c##*/} $(cat $c/cpufreq/cpuinfo_max_freq 2>/dev/null || echo -) "
-        "$(cat $c/cpufreq/scaling_governor 2>/dev/null || echo -)\"; done",
+        ("echo @@cpufreq; for c in /sys/devices/system/cpu/cpu[0-9]*; do "
+         "echo \"${c##*/} $(cat $c/cpufreq/cpuinfo_max_freq 2>/dev/null || echo -) "
+         "$(cat $c/cpufreq/scaling_governor 2>/dev/null || echo -)\"; done"),
         "echo @@meminfo; cat /proc/meminfo 2>/dev/null",
         "echo @@loadavg; cat /proc/loadavg 2>/dev/null",
         f"echo @@thermal; {THERMAL_COMMAND}",
