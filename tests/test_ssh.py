@@ -225,6 +225,28 @@ def test_a_job_past_its_timeout_becomes_a_timeout_result_and_is_stopped_on_the_d
     assert runners_in(Path(device.workdir)) == []
 
 
+def test_interrupt_stops_the_job_here_and_on_the_device(device):
+    device.prepare([MODELS["standard", "onnxruntime"]])
+    slow = job(MODELS["standard", "onnxruntime"], "onnxruntime",
+               measure={"min_runs": 10**9, "min_time_s": 120, "max_time_s": 120})
+    outcome: dict = {}
+    worker = threading.Thread(target=lambda: outcome.update(result=device.execute(slow, timeout=120)))
+    start = time.monotonic()
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not runners_in(Path(device.workdir)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert runners_in(Path(device.workdir)), "the job never started"
+    device.interrupt()  # what Ctrl-C does in `edgebench run`
+    worker.join(timeout=30)
+    assert not worker.is_alive() and time.monotonic() - start < 60
+    assert outcome["result"]["status"] != "ok"
+    deadline = time.monotonic() + 10
+    while runners_in(Path(device.workdir)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert runners_in(Path(device.workdir)) == []
+
+
 def test_a_failing_job_comes_back_as_a_failed_result_naming_the_device(device, tmp_path):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")

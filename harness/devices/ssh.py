@@ -222,7 +222,7 @@ class SshDevice:
         return argv + ["--", self.host, remote_command]
 
     def call(self, script: str, args: Sequence[str], timeout: float, *, what: str,
-              stdin: bytes | io.BufferedReader | None = None, stdout_file: Any = None) -> CommandResult:
+             stdin: bytes | io.BufferedReader | None = None, stdout_file: Any = None) -> CommandResult:
         """Run `sh -c SCRIPT edgebench ARGS...` on the device. Raises SshError when ssh itself fails
         (exit 255 with a known message) or the call exceeds `timeout`."""
         remote = shlex.join(["sh", "-c", script, "edgebench", *[str(a) for a in args]])
@@ -240,7 +240,7 @@ class SshDevice:
                 stderr=subprocess.PIPE, start_new_session=True)
         except FileNotFoundError:
             raise ssh_error(f"{self.label}: the OpenSSH client `ssh` is not installed on this machine; "
-                           "install it (Debian/Ubuntu: apt-get install openssh-client)", "client") from None
+                            "install it (Debian/Ubuntu: apt-get install openssh-client)", "client") from None
         self._active = proc
         try:
             out, err = proc.communicate(input=data, timeout=timeout)
@@ -248,7 +248,7 @@ class SshDevice:
             proc.kill()
             proc.communicate()
             raise ssh_error(f"{self.label}: {what} took longer than {timeout:.0f}s; check the device "
-                           f"and the network (try `{self._ssh_hint()} true`)", "command-timeout") from None
+                            f"and the network (try `{self._ssh_hint()} true`)", "command-timeout") from None
         except BaseException:  # Ctrl-C: never leave an ssh client behind
             proc.kill()
             proc.communicate()
@@ -299,7 +299,7 @@ class SshDevice:
         if re.search(r"closed by remote host|Broken pipe|Timeout, server .* not responding|"
                      r"client_loop: send disconnect", text):
             return ssh_error(f"{self.label}: connection lost ({last}); the device went away "
-                            "mid-command (power, network or reboot)", "lost")
+                             "mid-command (power, network or reboot)", "lost")
         return None
 
     # Device protocol -----------------------------------------------------------------------------
