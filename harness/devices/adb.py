@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import posixpath
 import re
@@ -529,7 +530,7 @@ class AdbDevice:
             self.push_many([(job_file, f"{job_dir}/job.json")])
             argv = ["env", f"PYTHONPATH={self.workdir}/runner", "PYTHONDONTWRITEBYTECODE=1", self.python,
                     "-m", "harness.runner", f"{rel_dir}/job.json", f"{rel_dir}/out.json"]
-            res = self.run(argv, timeout, cwd=self.workdir)
+            res = self.run(self._deadline(timeout) + argv, timeout, cwd=self.workdir)
             if res.timed_out:
                 return _failure("timeout", f"{self.label}: no result within {timeout:.0f}s; the runner "
                                 f"was stopped", job)
@@ -582,7 +583,7 @@ class AdbDevice:
         if cores:
             argv = ["taskset", format(sum(1 << int(c) for c in cores), "x"), *argv]
         self.run(["mkdir", "-p", job_dir], COMMAND_TIMEOUT_S).check(self.label)
-        res = self.run(argv, timeout, cwd=job_dir)
+        res = self.run(self._deadline(timeout) + argv, timeout, cwd=job_dir)
         output = res.stdout + ("\n" if res.stdout and res.stderr else "") + res.stderr
         if res.timed_out:
             return _failure("timeout", f"{self.label}: {tool} gave no result within {timeout:.0f}s", job, tool)
@@ -618,6 +619,13 @@ class AdbDevice:
             record["op_profile"] = parse(json.loads(local.read_text(encoding="utf-8")))
             if job.get("profile_ops_path"):
                 shutil.copyfile(local, str(job["profile_ops_path"]))
+
+    def _deadline(self, timeout: float) -> list[str]:
+        """A kill on the phone a little after our own timeout, where the phone has `timeout`: adbd
+        does not always stop a command whose adb client went away."""
+        if self._probe and self._probe.get("remote_timeout"):
+            return ["timeout", "-s", "KILL", str(math.ceil(timeout) + 5)]
+        return []
 
     def _relative(self, device_path: str | None) -> str | None:
         """Paths inside the workdir, relative to it (the runner starts there)."""
@@ -709,6 +717,7 @@ def probe_command(config: AdbConfig) -> str:
         candidates = [explicit] if explicit else [f"{workdir}/bin/{tool}", tool]
         parts.append(f"echo @@tool {tool}; for t in {' '.join(q(c) for c in candidates)}; do "
                      f"command -v \"$t\" && break; done")
+    parts.append("echo @@timeout; command -v timeout")
     parts.append(f"echo @@workdir; if mkdir -p {q(workdir)} 2>/dev/null && [ -w {q(workdir)} ]; then "
                  f"echo writable; else echo readonly; fi; df -k {q(workdir)} 2>/dev/null | tail -n 1")
     return "; ".join(parts) + "; true"
@@ -794,6 +803,7 @@ def parse_probe(text: str) -> dict[str, Any]:
     info["os_version_id"] = info.get("android_release")
     info["soc"] = info.get("android_soc")
     info["android_fingerprint"] = props.get("ro.build.fingerprint") or None
+    info["remote_timeout"] = next((x.strip() for x in s.get("timeout", []) if x.strip()), None)
     info["native_tools"] = {tool: next((x.strip() for x in s.get(f"tool {tool}", []) if x.strip()), None)
                             for tool in NATIVE_TOOLS}
     wd = s.get("workdir", [])
