@@ -113,7 +113,7 @@ class LocalDevice:
 
     # Device protocol -------------------------------------------------------------------------
     def probe(self) -> dict[str, Any]:
-        from .probe_local import probe_local
+        from .probe import probe_local
 
         return probe_local(self.python)
 
@@ -174,10 +174,14 @@ class LocalDevice:
         # only the runner package (harness/__init__.py is import-free) is importable as harness
         env["PYTHONPATH"] = str(REPO_ROOT)
         env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+        from .probe import job_temperature_fields, temperature_local
+
         try:
+            before = temperature_local()
             res = run_process([self.python, "-m", "harness.runner", str(job_path), str(out_path)],
                               timeout, env=env, cwd=str(self._scratch))
             result = result_from_process(res, out_path)
+            result.update(job_temperature_fields(before, temperature_local()))
             if result.get("status") != "ok" and res.stderr and "stderr_tail" not in result:
                 result["stderr_tail"] = tail(res.stderr, 2000)
             return result
