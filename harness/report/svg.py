@@ -164,10 +164,11 @@ def latency_boxes(items: Sequence[tuple[str, str | None, Sequence[float]]], widt
     return "\n".join(out)
 
 
-def speedup_vs_theory(points: Sequence[dict], width: int = 640, height: int = 380) -> str:
+def speedup_vs_theory(points: Sequence[dict], width: int = 640, height: int | None = None) -> str:
     """Measured speedup (with its 95% interval) against the MAC-predicted speedup, one point per pair;
     the diagonal is 'time falls as much as the MACs'. A legend on the right names the pairs."""
     left, top, bottom = 70, 16, 56
+    height = height or max(380, 46 * len(points) + 40)
     plot_right = width - 230
     xs_v = [p["theory"] for p in points]
     ys_v = [v for p in points for v in (p["speedup"], p.get("lo") or p["speedup"], p.get("hi") or p["speedup"])]
