@@ -6,7 +6,9 @@ Needs the export extra (TensorFlow, tf2onnx, scikit-learn); the default suite ne
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +23,15 @@ from harness.zoo.config import FORMATS, TWINS
 pytestmark = pytest.mark.export
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _need_export_stack() -> None:
+    """These tests need the export extra: skipped without it locally, a failure in CI (tox -e export)."""
+    missing = [m for m in ("tensorflow", "tf2onnx", "sklearn", "ai_edge_litert") if importlib.util.find_spec(m) is None]
+    if missing:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(
+            f"needs {', '.join(missing)}: pip install -e .[export,dev] (or run tox -e export)")
 
 TINY = """
 [bodies.tiny]
