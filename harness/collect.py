@@ -51,6 +51,9 @@ def summarize_records(records: list[dict[str, Any]]):
         first = recs[0]
         perf = [r for r in recs if r.get("mode") == "perf"]
         perf_ok = [r for r in perf if r.get("status") == "ok" and r.get("latency_ns")]
+        # native tools (benchmark_model, onnxruntime_perf_test) print statistics, not samples
+        perf_native = [r for r in perf if r.get("status") == "ok" and not r.get("latency_ns")
+                       and r.get("latency_summary_ns")]
         acc = [r for r in recs if r.get("mode") == "accuracy" and r.get("status") == "ok"]
         statuses = [r.get("status", "failed") for r in recs if r.get("mode") in ("perf", "accuracy")]
         worst = max(statuses or ["ok"], key=lambda s: STATUS_RANK.get(s, 3))
@@ -84,6 +87,8 @@ def summarize_records(records: list[dict[str, Any]]):
             row["peak_rss_mb"] = _mb(_median([r.get("peak_rss_bytes") for r in perf_ok]))
             row["rss_after_load_mb"] = _mb(_median([r.get("rss_after_load_bytes") for r in perf_ok]))
             row["delegation"] = _delegation_text(perf_ok[0].get("delegation"))
+        elif perf_native:
+            _native_stats(row, perf_native)
         else:
             row["n"] = 0
         if acc:
@@ -100,6 +105,28 @@ def summarize_records(records: list[dict[str, Any]]):
         if col not in df.columns:
             df[col] = None
     return df[SUMMARY_COLUMNS + [c for c in df.columns if c not in SUMMARY_COLUMNS]]
+
+
+def _native_stats(row: dict[str, Any], recs: list[dict[str, Any]]) -> None:
+    """Statistics from the summaries native tools print (medians across trials; no raw samples)."""
+    def pick(key: str) -> float | None:
+        return _ms(_median([r["latency_summary_ns"].get(key) for r in recs]))
+
+    row["trials"] = len(recs)
+    row["n"] = int(sum(r["latency_summary_ns"].get("count") or 0 for r in recs))
+    row["median_ms"] = pick("p50")
+    row["mean_ms"] = pick("mean")
+    row["p90_ms"] = pick("p90")
+    row["p99_ms"] = pick("p99")
+    row["std_ms"] = pick("std")
+    row["min_ms"] = pick("min")
+    row["max_ms"] = pick("max")
+    if row["std_ms"] is not None and row["mean_ms"]:
+        row["cv_pct"] = 100.0 * row["std_ms"] / row["mean_ms"]
+    row["init_ms"] = _ms(_median([r.get("init_ns") for r in recs]))
+    row["first_inference_ms"] = _ms(_median([r.get("first_inference_ns") for r in recs]))
+    row["peak_rss_mb"] = _mb(_median([r.get("peak_rss_bytes") for r in recs]))
+    row["latency_source"] = "native tool summary"
 
 
 def _delegation_text(d: Any) -> str | None:
