@@ -30,6 +30,8 @@ from ..errors import ModelFileError
 
 KINDS = ("standard conv", "depthwise conv", "pointwise conv", "dense", "other")
 _PASS_THROUGH = {"DequantizeLinear", "Identity", "Cast", "QuantizeLinear"}
+_TFL_LAYERS = {"CONV_2D", "DEPTHWISE_CONV_2D", "CONV_3D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL"}
+_TFL_PARAM_OPS = {"ADD", "SUB", "MUL", "DIV", "PRELU", "EMBEDDING_LOOKUP"}
 _PARAM_OPS = {"Add", "Sub", "Mul", "Div", "PRelu", "LayerNormalization", "InstanceNormalization",
               "GroupNormalization", "SimplifiedLayerNormalization", "SkipLayerNormalization"}
 
@@ -71,8 +73,10 @@ def _summarise(path: Path, fmt: str, nodes: list[dict[str, Any]], warnings: list
             "warnings": warnings}
 
 
-def _row(name: str, op_type: str, kind: str, macs: int, params: int) -> dict[str, Any]:
-    return {"name": name, "op_type": op_type, "kind": kind, "macs": int(macs), "params": int(params)}
+def _row(name: str, op_type: str, kind: str, macs: int, params: int, folded_into: str | None = None) -> dict[str, Any]:
+    """One node: `folded_into` names the conv/dense layer an exporter's leftover BN/affine op folds into."""
+    return {"name": name, "op_type": op_type, "kind": kind, "macs": int(macs), "params": int(params),
+            "folded_into": folded_into}
 
 
 def _conv_kind(groups: int, in_per_group: int, in_channels: int | None, kernel: list[int]) -> str:
@@ -98,7 +102,8 @@ def _load_onnx(path: Path) -> Any:
     if not graph.node or not graph.output:
         raise ModelFileError(f"{path}: ONNX model has no {'nodes' if not graph.node else 'outputs'}; "
                              f"the file is truncated or empty: re-export or re-download it")
-    known = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    known = ({i.name for i in graph.input} | {t.name for t in graph.initializer}
+             | {t.values.name for t in graph.sparse_initializer} | {""})
     for node in graph.node:
         for name in node.input:
             if name not in known:
@@ -283,7 +288,7 @@ def _onnx_nodes(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     for node in model.graph.node:
         name = names[id(node)]
         if id(node) in folded_into:
-            rows.append({**_row(name, node.op_type, "other", 0, 0), "folded_into": folded_into[id(node)]})
+            rows.append(_row(name, node.op_type, "other", 0, 0, folded_into[id(node)]))
             continue
         try:
             row = _onnx_row(g, node, name, warnings)
@@ -293,7 +298,7 @@ def _onnx_nodes(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
         if row["kind"] != "other":
             for f in g.folds(node):
                 folded_into[id(f)] = name
-        rows.append({**row, "folded_into": None})
+        rows.append(row)
     return rows, warnings
 
 
@@ -422,30 +427,25 @@ def _tflite_nodes(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     def shape(idx: int) -> list[int]:
         return [int(d) for d in tensors[idx]["shape"]]
 
-    rows = []
-    for op in ops:
+    def row(op: dict[str, Any], name: str) -> dict[str, Any]:
         name_op = op["op_name"]
         ins = [int(i) for i in op["inputs"]]
-        outs = [int(o) for o in op["outputs"]]
-        name = tensors[outs[0]]["name"] if outs else f"{name_op}_{op['index']}"
-        out = shape(outs[0]) if outs else []
-        if name_op in ("CONV_2D", "DEPTHWISE_CONV_2D", "CONV_3D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL"):
-            w_idx = ins[1]
-            w = shape(w_idx)
-            rest = ins[3:] if name_op == "TRANSPOSE_CONV" else ins[2:]
-            p = params(w_idx)
+        out = shape(int(op["outputs"][0])) if len(op["outputs"]) else []
+        if name_op in _TFL_LAYERS:
+            w = shape(ins[1])
+            p = params(ins[1])
             if p:  # a learned layer: weights + one bias per output channel, stored or not
                 p += w[0] if name_op in ("CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED") else w[-1]
-            for i in rest:
+            for i in ins[3:] if name_op == "TRANSPOSE_CONV" else ins[2:]:
                 if i >= 0:
                     params(i)  # the stored bias is inside that count
-            if name_op == "CONV_2D":      # weights [out, kh, kw, in/groups]
+            if name_op == "CONV_2D":  # weights [out, kh, kw, in/groups]
                 in_ch = shape(ins[0])[-1]
                 kind = _conv_kind(in_ch // w[3], w[3], in_ch, w[1:3])
                 macs = math.prod(out) * w[1] * w[2] * w[3]
             elif name_op == "DEPTHWISE_CONV_2D":  # weights [1, kh, kw, out]
                 kind, macs = "depthwise conv", math.prod(out) * w[1] * w[2]
-            elif name_op == "CONV_3D":    # weights [kd, kh, kw, in, out]
+            elif name_op == "CONV_3D":  # weights [kd, kh, kw, in, out]
                 kind = "pointwise conv" if w[:3] == [1, 1, 1] else "standard conv"
                 macs = math.prod(out) * w[0] * w[1] * w[2] * w[3]
             elif name_op == "TRANSPOSE_CONV":  # inputs: output_shape, weights [out, kh, kw, in], data
@@ -453,12 +453,25 @@ def _tflite_nodes(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
                 macs = math.prod(shape(ins[2])) * w[0] * w[1] * w[2]
             elif name_op == "FULLY_CONNECTED":  # weights [out, in]
                 kind, macs = "dense", math.prod(out) * w[-1]
-            else:
+            else:  # BATCH_MATMUL
                 kind, macs = "dense", math.prod(out) * shape(ins[0])[-1]
-            rows.append(_row(name, name_op, kind, macs, p))
-        else:
-            rows.append(_row(name, name_op, "other", 0, 0))
-    return rows, []
+            return _row(name, name_op, kind, macs, p)
+        if name_op in _TFL_PARAM_OPS:
+            learned = sum(params(i) for i in ins if i >= 0 and const(i) is not None
+                          and math.prod(shape(const(i))) > 1)
+            return _row(name, name_op, "other", 0, learned)
+        return _row(name, name_op, "other", 0, 0)
+
+    rows, warnings = [], []
+    for op in ops:
+        outs = [int(o) for o in op["outputs"]]
+        name = tensors[outs[0]]["name"] if outs else f"{op['op_name']}_{op['index']}"
+        try:
+            rows.append(row(op, name))
+        except (IndexError, KeyError, ValueError, ZeroDivisionError) as exc:
+            warnings.append(f"op {name!r} ({op['op_name']}): not counted ({type(exc).__name__}: {exc})")
+            rows.append(_row(name, op["op_name"], "other", 0, 0))
+    return rows, warnings
 
 
 # ------------------------------------------------------------------------------------------ model IO
