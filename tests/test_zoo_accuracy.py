@@ -63,6 +63,10 @@ def accuracy_table() -> dict[str, float]:
     for name, a in ARTIFACTS.items():
         predict = _predict_onnx if a["format"] == "onnx" else _predict_tflite
         table[name] = float(np.mean(predict(ZOO / a["path"], x) == y))
+    print(f"\n{'artifact':32} {'Keras fp32':>10} {'runtime':>8} {'diff':>6}")  # shown with pytest -s
+    for name, acc in table.items():
+        ref = ARTIFACTS[name]["reference_accuracy"]
+        print(f"{name:32} {ref * 100:9.2f}% {acc * 100:7.2f}% {(acc - ref) * 100:+6.2f}")
     return table
 
 

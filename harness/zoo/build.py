@@ -160,10 +160,13 @@ def build_family(family: Family, out: Path, formats: tuple[tuple[str, str], ...]
         keras.backend.clear_session()
 
     mpath = manifest_path(out, family)
+    other = out / (LOCAL_MANIFEST_FILE if family.ship else MANIFEST_FILE)
     manifest = read_manifest_file(mpath)
+    previous = [a for path in (mpath, other) if path.exists()
+                for a in read_manifest_file(path)["artifacts"] if a.get("family") == family.name]
     kept = {a["path"] for a in artifacts} | ({eval_entry["path"]} if eval_entry else set())
-    for old in manifest["artifacts"]:
-        if old.get("family") == family.name and old["path"] not in kept:
+    for old in previous:  # files of formats this build no longer makes
+        if old["path"] not in kept:
             (out / old["path"]).unlink(missing_ok=True)
     manifest["edgebench_version"] = __version__
     manifest["families"][family.name] = {
@@ -173,6 +176,12 @@ def build_family(family: Family, out: Path, formats: tuple[tuple[str, str], ...]
     }
     manifest["artifacts"] = [a for a in manifest["artifacts"] if a.get("family") != family.name] + artifacts
     write_manifest_file(mpath, manifest)
+    if other.exists():  # the family changed its `ship` flag: it is listed in one manifest only
+        stale = read_manifest_file(other)
+        if family.name in stale["families"]:
+            del stale["families"][family.name]
+            stale["artifacts"] = [a for a in stale["artifacts"] if a.get("family") != family.name]
+            write_manifest_file(other, stale)
     if not (out / MANIFEST_FILE).exists():  # the reader starts from manifest.json
         write_manifest_file(out / MANIFEST_FILE, read_manifest_file(out / MANIFEST_FILE))
     seconds = time.monotonic() - t0
