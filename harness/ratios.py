@@ -87,14 +87,16 @@ def order_statistic_interval(values: Sequence[float], conf: float = 0.95) -> tup
     n = x.size
     if n == 0:
         return None
-    # coverage of [x_(j), x_(n+1-j)] (1-based) is 1 - 2 * P(Binomial(n, 1/2) <= j - 1)
-    cdf = np.cumsum([math.comb(n, i) for i in range(n + 1)]) / 2.0**n
-    best = (float(x[0]), float(x[-1]), float(1.0 - 2.0 * cdf[0]) if n > 1 else 0.0)
+    # coverage of [x_(j), x_(n+1-j)] (1-based) is 1 - 2 * P(Binomial(n, 1/2) <= j - 1); exact integers
+    total = 1 << n
+    tail = 1  # sum of comb(n, i) for i < j
+    best = (float(x[0]), float(x[-1]), 1.0 - 2 / total if n > 1 else 0.0)
     for j in range(1, n // 2 + 1):
-        cov = 1.0 - 2.0 * float(cdf[j - 1])
+        cov = 1.0 - 2.0 * (tail / total)
         if cov < conf:
             break
         best = (float(x[j - 1]), float(x[n - j]), cov)
+        tail += math.comb(n, j)
     return best
 
 

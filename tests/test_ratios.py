@@ -97,6 +97,8 @@ def test_order_statistic_interval_has_the_exact_binomial_coverage():
     assert hi == 20 - j and cov == pytest.approx(coverage(20, j)) and cov >= 0.95
     assert coverage(20, j + 1) < 0.95  # and it is the narrowest such interval
     assert order_statistic_interval([]) is None
+    lo, hi, cov = order_statistic_interval(list(range(3000)))  # big n: exact integers, no overflow
+    assert 0.95 <= cov < 0.96 and hi - lo < 120
 
 
 def test_order_method_reports_its_coverage_with_few_windows():
