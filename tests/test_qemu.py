@@ -10,8 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import assert_clean_error, edgebench, need
+
 from harness.devices import make_device, qemu_setup
 from harness.devices.probe_script import cpu_info
 from harness.devices.qemu import QemuDevice, check_profile_device
@@ -165,6 +165,7 @@ def test_devices_check_names_the_missing_setup(tmp_path):
 
 def test_the_shipped_profile_is_a_qemu_device_with_a_short_matrix():
     from conftest import REPO
+
     from harness.profiles import parse_profile
 
     problems: list[str] = []

@@ -27,9 +27,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from ..errors import DeviceError
 
@@ -76,14 +77,16 @@ SMOKE_IMPORTS = "import numpy, onnxruntime, ai_edge_litert.interpreter, psutil"
 
 # Linux arm64 HWCAP / HWCAP2 bit names, in bit order (arch/arm64/include/uapi/asm/hwcap.h).
 HWCAP_NAMES = (
-    "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm jscvt fcma "
-    "lrcpc dcpop sha3 sm3 sm4 asimddp sha512 sve asimdfhm dit uscat ilrcpc flagm ssbs sb paca pacg"
-).split()
+    "fp", "asimd", "evtstrm", "aes", "pmull", "sha1", "sha2", "crc32", "atomics", "fphp", "asimdhp",
+    "cpuid", "asimdrdm", "jscvt", "fcma", "lrcpc", "dcpop", "sha3", "sm3", "sm4", "asimddp",
+    "sha512", "sve", "asimdfhm", "dit", "uscat", "ilrcpc", "flagm", "ssbs", "sb", "paca", "pacg"
+)
 HWCAP2_NAMES = (
-    "dcpodp sve2 sveaes svepmull svebitperm svesha3 svesm4 flagm2 frint svei8mm svef32mm svef64mm "
-    "svebf16 i8mm bf16 dgh rng bti mte ecv afp rpres mte3 sme sme_i16i64 sme_f64f64 sme_i8i32 "
-    "sme_f16f32 sme_b16f32 sme_f32f32 sme_fa64 wfxt ebf16 sve_ebf16"
-).split()
+    "dcpodp", "sve2", "sveaes", "svepmull", "svebitperm", "svesha3", "svesm4", "flagm2", "frint",
+    "svei8mm", "svef32mm", "svef64mm", "svebf16", "i8mm", "bf16", "dgh", "rng", "bti", "mte", "ecv",
+    "afp", "rpres", "mte3", "sme", "sme_i16i64", "sme_f64f64", "sme_i8i32", "sme_f16f32",
+    "sme_b16f32", "sme_f32f32", "sme_fa64", "wfxt", "ebf16", "sve_ebf16"
+)
 # MIDR fields (implementer, variant, part, revision) of the CPUs qemu-aarch64 emulates, as the real
 # cores report them; an unknown model gets implementer 0 (cpuinfo readers then treat it as generic).
 CPU_MIDR = {
@@ -227,7 +230,7 @@ def run_checked(argv: Sequence[str], timeout: float, what: str, *, cwd: Path | N
     """Run argv with a timeout; any failure is a DeviceError showing the command and its output tail."""
     cmd = shlex.join(str(a) for a in argv)
     try:
-        proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout,
+        proc = subprocess.run([str(a) for a in argv], check=False, capture_output=True, text=True, timeout=timeout,
                               cwd=cwd, env=env, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise DeviceError(f"{what}: `{argv[0]}` not found; setup-qemu needs apt-get and dpkg-deb "
@@ -250,7 +253,8 @@ def qemu_cpus(qemu: Path) -> list[str]:
     # qemu 7.2 prints the list and exits 1: judge by the output, not the exit code
     argv = [str(qemu), "-cpu", "help"]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeviceError(f"cannot run {shlex.join(argv)}: {exc}") from None
     names = parse_cpu_help(proc.stdout)
@@ -501,7 +505,7 @@ def ensure_view(env: Arm64Env, qemu: Path, cpu: str) -> Path:
 
 def python_wrapper_text(qemu: Path, cpu: str, root: Path, site: Path) -> str:
     """A `python3` shell script that is the emulated Python: for PATH, or an ssh profile's `python`."""
-    q = lambda p: shlex.quote(str(p))  # noqa: E731
+    q = lambda p: shlex.quote(str(p))
     return (
         "#!/bin/sh\n"
         f"# Emulated arm64 Python ({PYTHON} under qemu-aarch64 -cpu {cpu}); written by "

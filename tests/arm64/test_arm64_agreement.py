@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import need
+
 from harness.devices import qemu_setup
 from harness.devices.local import LocalDevice
 from harness.devices.qemu import QemuDevice

@@ -7,8 +7,8 @@ import json
 import time
 
 import pytest
-
 from conftest import REPO, edgebench, need
+
 from harness.devices import qemu_setup
 from harness.devices.qemu import QemuDevice
 from harness.records import read_records
@@ -53,6 +53,7 @@ def test_the_shipped_profile_runs_every_job_under_emulation(arm64, tmp_path):
     probe = meta["devices"]["qemu-arm64"]
     assert probe["emulated"] is True and probe["arch"] == "aarch64"
     assert probe["cpu_model"] == "Cortex-A72" and probe["emulated_cpu"] == "cortex-a72"
+    assert "not a device latency" in (run_dir / "report.html").read_text()  # the report says so
 
 
 def test_the_probe_sees_the_emulated_cpu_and_names_the_host(arm64):

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import edgebench, need
+
 from harness.devices import qemu_setup
 
 pytestmark = pytest.mark.arm64
