@@ -15,7 +15,7 @@ from conftest import assert_clean_error, edgebench, need
 from harness.devices import make_device, qemu_setup
 from harness.devices.probe_script import cpu_info
 from harness.devices.qemu import QemuDevice, check_profile_device
-from harness.errors import DeviceError
+from harness.errors import DeviceError, ProfileError
 
 # `qemu-aarch64-static -cpu help` of Debian's qemu-user-static 7.2.
 CPU_HELP_7_2 = """Available CPUs:
@@ -134,6 +134,11 @@ def test_missing_qemu_and_a_bad_cpu_are_each_reported_with_the_fix(tmp_path, mon
     qemu()
     problems = check_profile_device({"name": "emu", "kind": "qemu", "cpu": "cortex-z1", "dir": str(tmp_path)})
     assert any("emu: [device] cpu" in p and "'cortex-z1'" in p for p in problems)
+
+
+def test_a_python_key_is_refused_for_the_emulated_device():
+    with pytest.raises(ProfileError, match=r"emu: \[device\] python does not apply to kind qemu"):
+        QemuDevice({"name": "emu", "kind": "qemu", "python": "/usr/bin/python3"})
 
 
 def test_devices_check_names_the_missing_setup(tmp_path):

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import DeviceError
+from ..errors import DeviceError, ProfileError
 from . import qemu_setup
 from .base import CommandResult, tail
 from .local import result_from_process, run_process
@@ -35,6 +35,9 @@ class QemuDevice:
     def __init__(self, table: dict[str, Any]):
         self.table = dict(table)
         self.name = str(table.get("name", "qemu"))
+        if table.get("python"):
+            raise ProfileError(f"{self.name}: [device] python does not apply to kind qemu (it runs the arm64 "
+                               f"sysroot's {qemu_setup.PYTHON}); remove the key")
         self.cpu = str(table.get("cpu") or qemu_setup.DEFAULT_CPU)
         self.env = qemu_setup.resolve_env(table.get("dir"))
         self.cores = table.get("cores")
