@@ -224,3 +224,20 @@ def test_mobilenet_v1_1_0_224_keras_exports_reproduce_the_paper(tmp_path):
     assert {a["name"] for a in local["artifacts"]} == {
         "mobilenet_v1_1.0_224-separable-onnx-fp32", "mobilenet_v1_1.0_224-standard-onnx-fp32"}
     assert local["families"]["mobilenet_v1_1.0_224"]["reference_accuracy"] is None
+
+
+def test_family_that_changes_its_ship_flag_moves_to_the_other_manifest(tiny_zoo, tmp_path):
+    zoo_toml, out, _ = tiny_zoo
+    shipped = tmp_path / "zoo.toml"
+    shipped.write_text(TINY.replace('dataset = "none"', 'dataset = "none"\nship = true'))
+    _build(shipped, out, "--family", "tiny_random", "--formats", "onnx-fp32")
+    main = json.loads((out / "manifest.json").read_text())
+    local = json.loads((out / "manifest.local.json").read_text())
+    assert "tiny_random" in main["families"] and "tiny_random" not in local["families"]
+    assert {a["name"] for a in main["artifacts"] if a["family"] == "tiny_random"} == {
+        "tiny_random-separable-onnx-fp32", "tiny_random-standard-onnx-fp32"}
+    assert not any(a["family"] == "tiny_random" for a in local["artifacts"])
+    # the formats no longer built are gone from disk too, and the manifest still verifies
+    assert not (out / "tiny_random" / "tiny_random-separable-tflite-int8.tflite").exists()
+    for a in load_manifest(out).artifacts:
+        a.verify()
