@@ -6,6 +6,8 @@ precision, threads), with the measured speedup next to what the multiply-adds pr
   trial_speedup    median over trials k of median(standard_k) / median(separable_k): the jobs of
                    trial k ran in the same time window, so this ratio cancels most of the drift
                    (harness.ratios; its bootstrap interval in trial_speedup_ci_low/high)
+  best_speedup     min(standard) / min(separable): the fastest runs, least disturbed by other work on
+                   a busy machine (a floor for what the device can do, not a typical latency)
   mac_ratio        separable MACs / standard MACs, from the graphs (records' `macs`)
   formula_ratio    1/N + 1/Dk^2 weighted by each block's standard-conv MACs (from the ONNX graph of
                    the separable twin when available, else from the family's layer plan)
@@ -28,7 +30,7 @@ PAIRS_COLUMNS = [
     "device", "family", "runtime", "precision", "threads", "separable_config", "standard_config",
     "separable_median_ms", "standard_median_ms", "speedup", "speedup_ci_low", "speedup_ci_high",
     "trial_speedup", "trial_speedup_ci_low", "trial_speedup_ci_high", "trial_speedup_min",
-    "trial_speedup_max", "trials_paired",
+    "trial_speedup_max", "trials_paired", "best_speedup",
     "separable_macs", "standard_macs", "mac_ratio", "theoretical_speedup", "formula_ratio",
     "formula_source", "formula_n_min", "formula_n_max", "formula_dk", "efficiency",
     "params_ratio", "peak_rss_ratio", "model_bytes_ratio",
@@ -147,6 +149,7 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
             "trial_speedup": win.ratio, "trial_speedup_ci_low": win.ci_low, "trial_speedup_ci_high": win.ci_high,
             "trial_speedup_min": min(win.per_window) if win.per_window else None,
             "trial_speedup_max": max(win.per_window) if win.per_window else None, "trials_paired": win.windows,
+            "best_speedup": _ratio(std.get("min_ms"), sep.get("min_ms")),
             "separable_macs": sep.get("macs"), "standard_macs": std.get("macs"),
             "mac_ratio": mac_ratio, "theoretical_speedup": 1.0 / mac_ratio if mac_ratio else None,
             "formula_ratio": formula.get("formula_ratio"), "formula_source": formula.get("source"),
