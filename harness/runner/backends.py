@@ -59,6 +59,7 @@ class OrtBackend:
         self.inputs = self.session.get_inputs()
         self.model_path = model_path
         self.feed: dict[str, np.ndarray] = {}
+        self._last: Any = None
 
     @property
     def impl(self) -> str:
@@ -80,11 +81,14 @@ class OrtBackend:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(d if isinstance(d, int) and d > 0 else 1 for d in self.inputs[0].shape)
 
-    def invoke(self) -> Any:
-        return self.session.run(None, self.feed)
+    def invoke(self) -> None:
+        self._last = self.session.run(None, self.feed)
 
     def outputs(self) -> np.ndarray:
-        return np.asarray(self.session.run(None, self.feed)[0], dtype=np.float32)
+        """The first output of the last invoke() (the model is not run again)."""
+        if self._last is None:
+            self.invoke()
+        return np.asarray(self._last[0], dtype=np.float32)
 
     def delegation(self) -> dict[str, Any]:
         return {"providers": list(self.session.get_providers())}
