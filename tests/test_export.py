@@ -66,7 +66,7 @@ calibration_samples = 4
 
 def _build(zoo_toml: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
     p = subprocess.run([sys.executable, "-m", "harness.cli", "models", "build", "--zoo-toml", str(zoo_toml),
-                        "--out", str(out), *args], capture_output=True, text=True, timeout=1200, cwd=REPO)
+                        "--out", str(out), *args], check=False, capture_output=True, text=True, timeout=1200, cwd=REPO)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     return p
 
@@ -227,7 +227,7 @@ def test_mobilenet_v1_1_0_224_keras_exports_reproduce_the_paper(tmp_path):
 
 
 def test_family_that_changes_its_ship_flag_moves_to_the_other_manifest(tiny_zoo, tmp_path):
-    zoo_toml, out, _ = tiny_zoo
+    _, out, _ = tiny_zoo
     shipped = tmp_path / "zoo.toml"
     shipped.write_text(TINY.replace('dataset = "none"', 'dataset = "none"\nship = true'))
     _build(shipped, out, "--family", "tiny_random", "--formats", "onnx-fp32")

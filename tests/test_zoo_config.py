@@ -3,7 +3,6 @@ and no traceback; and nothing is trained or exported before the whole file is va
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -42,7 +41,7 @@ def _build(tmp_path: Path, toml: str, *extra: str) -> subprocess.CompletedProces
     code = BLOCK_TF + "from harness.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, "models", "build", "--zoo-toml", str(path),
                            "--out", str(tmp_path / "out"), *extra],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+                          check=False, capture_output=True, text=True, timeout=120, cwd=REPO)
 
 
 def _one_error_line(p: subprocess.CompletedProcess) -> str:
@@ -87,7 +86,7 @@ def test_invalid_toml_syntax_names_the_file(tmp_path):
 def test_missing_zoo_toml_names_the_file(tmp_path):
     code = BLOCK_TF + "from harness.cli import main; sys.exit(main(sys.argv[1:]))"
     p = subprocess.run([sys.executable, "-c", code, "models", "build", "--zoo-toml", str(tmp_path / "nope.toml")],
-                       capture_output=True, text=True, timeout=120, cwd=REPO)
+                       check=False, capture_output=True, text=True, timeout=120, cwd=REPO)
     assert str(tmp_path / "nope.toml") in _one_error_line(p)
 
 
@@ -108,13 +107,13 @@ def test_unchanged_shipped_family_is_up_to_date_without_tensorflow(tmp_path):
     code = BLOCK_TF + "from harness.cli import main; sys.exit(main(sys.argv[1:]))"
     args = [sys.executable, "-c", code, "models", "build", "--family", "digits", "--zoo-toml", str(ZOO_TOML),
             "--out", str(out)]
-    p = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=REPO)
+    p = subprocess.run(args, check=False, capture_output=True, text=True, timeout=120, cwd=REPO)
     assert p.returncode == 0, p.stderr
     assert "[digits] up to date" in p.stdout and "0 built, 1 up to date" in p.stdout
     # a changed artifact makes it stale: the build then needs TensorFlow (blocked here)
     victim = out / "digits" / "digits-standard-onnx-int8.onnx"
     victim.write_bytes(victim.read_bytes() + b"\0")
-    p = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=REPO)
+    p = subprocess.run(args, check=False, capture_output=True, text=True, timeout=120, cwd=REPO)
     assert "pip install -e .[export]" in _one_error_line(p)
 
 

@@ -94,7 +94,7 @@ def _load_onnx(path: Path) -> Any:
 
     try:
         model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # DecodeError, or anything protobuf raises on a cut file
+    except Exception as exc:  # noqa: BLE001 - whatever the parser raises on a cut or foreign file
         raise ModelFileError(f"{path}: not a readable ONNX model ({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else 'parse error'}); the file is "
                              f"truncated or not ONNX: re-export or re-download it") from None
@@ -132,7 +132,7 @@ def _shapes(model: Any, warnings: list[str]) -> dict[str, list[int | None]]:
 
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
-    except Exception as exc:  # models over 2 GB, or ops shape inference does not know
+    except Exception as exc:  # noqa: BLE001 - models over 2 GB, ops it does not know: count without it
         warnings.append(f"shape inference failed ({type(exc).__name__}); computing conv shapes directly")
         inferred = model
     shapes: dict[str, list[int | None]] = {}
@@ -387,7 +387,7 @@ def _interpreter(path: Path) -> Any:
             raise ModelFileError(f"{path}: reading .tflite files needs LiteRT: pip install ai-edge-litert") from None
     try:
         return Interpreter(model_path=str(path), **kwargs)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever LiteRT raises on a cut or foreign file
         raise ModelFileError(f"{path}: not a readable TFLite model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
                              f"the file is truncated or not TFLite: re-export or re-download it") from None
 
@@ -396,7 +396,7 @@ def _tflite_nodes(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     interp = _interpreter(path)
     try:
         ops = interp._get_ops_details()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a private API: any failure means "cannot list"
         raise ModelFileError(f"{path}: this LiteRT cannot list the model's ops ({exc}); "
                              f"analyze the .onnx export instead") from None
     tensors = {t["index"]: t for t in interp.get_tensor_details()}

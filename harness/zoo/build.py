@@ -12,13 +12,19 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .. import __version__
 from ..errors import ZooError
-from ..manifest import LOCAL_MANIFEST_FILE, MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, sha256_file
+from ..manifest import (
+    LOCAL_MANIFEST_FILE,
+    MANIFEST_FILE,
+    MANIFEST_SCHEMA_VERSION,
+    sha256_file,
+)
 from .config import FORMATS, TWINS, Family, load_zoo, select
 
 EXT = {"onnx": "onnx", "tflite": "tflite"}
@@ -123,7 +129,7 @@ def build_family(family: Family, out: Path, formats: tuple[tuple[str, str], ...]
         eval_path = fam_dir / f"{family.name}-eval.npz"
         zoo_data.write_npz(eval_path, x=split.x_test, y=split.y_test)
         eval_entry = {"path": eval_path.relative_to(out).as_posix(), "sha256": sha256_file(eval_path),
-                      "n": int(len(split.y_test)), "layout": "NHWC"}
+                      "n": len(split.y_test), "layout": "NHWC"}
         log(f"[{family.name}] data: {len(split.y_train)} train / {len(split.y_test)} test images; "
             f"eval set -> {eval_entry['path']}")
     artifacts: list[dict[str, Any]] = []

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -17,10 +18,8 @@ def seed_everything(seed: int) -> None:
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    try:
+    if hasattr(tf.config.experimental, "enable_op_determinism"):  # TF >= 2.9
         tf.config.experimental.enable_op_determinism()
-    except Exception:  # pragma: no cover - older TF
-        pass
 
 
 def train(model: Any, family: Family, split: Split, log: Callable[[str], None]) -> None:
