@@ -90,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo", help="benchmark the shipped digits pair on this machine (no TensorFlow needed)",
         description="Runs devices/local.toml on the shipped digits twins: ONNX Runtime and LiteRT, fp32 "
-                    "and int8, 1 and 2 threads, perf and accuracy; ends with the table and the paths of "
-                    "summary.csv, pairs.csv and report.html.",
+                    "and int8, 1 and 2 threads, perf and accuracy, plus an ONNX Runtime profiling pass "
+                    "for the per-op breakdown; ends with the table and the paths of summary.csv, "
+                    "pairs.csv and report.html.",
     )
     p.add_argument("--out", help="results root (default: results/ in the repository)")
     p.add_argument("--quick", action="store_true", help="shorter measuring (a smoke test)")

@@ -527,7 +527,7 @@ def _print_outputs(run_dir: Path) -> None:
 def cmd_demo(args: Any) -> int:
     profiles = load_profiles([str(devices_dir() / "local.toml")], {
         "models": ["digits"], "runtimes": ["onnxruntime", "tflite"], "precisions": ["fp32", "int8"],
-        "threads": [1, 2], "modes": ["perf", "accuracy"], "quick": bool(args.quick)})
+        "threads": [1, 2], "modes": ["perf", "accuracy", "profile"], "quick": bool(args.quick)})
     run_dir = run(profiles, out_root=args.out, run_id=None, report=True)
     _print_outputs(run_dir)
     return 0
