@@ -47,3 +47,16 @@ def zoo_manifest():
     from harness.manifest import load_manifest
 
     return load_manifest(ZOO)
+
+
+def small_tmpfs(path: Path, size: str) -> None:
+    """Mount a tiny tmpfs (a disk that fills up). Needs root: fails under CI (which runs as root),
+    skips elsewhere."""
+    path.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True, text=True, timeout=30, check=False)
+    if proc.returncode != 0:
+        msg = f"cannot mount a small tmpfs at {path} (needs root): {proc.stderr.strip()}"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)

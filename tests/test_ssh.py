@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ZOO, assert_clean_error, edgebench
+from conftest import ZOO, assert_clean_error, edgebench, small_tmpfs
 from sshd import Sshd, free_port, need
 
 from harness.devices import probe as probe_mod
@@ -397,11 +397,7 @@ def test_too_little_free_space_is_named_by_check(device):
 
 def test_a_full_disk_during_upload_is_a_clear_error(server, tmp_path):
     mount = tmp_path / "small"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                          capture_output=True, text=True, timeout=30, check=False)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()}")
+    small_tmpfs(mount, "64k")
     try:
         dev = SshDevice(server.profile(name="rpi4", python=sys.executable, workdir=str(mount / "wd")))
         assert any("MB free" in p for p in dev.check())

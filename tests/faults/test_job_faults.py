@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import REPO, edgebench
+from conftest import REPO, edgebench, small_tmpfs
 from harness.records import read_records
 
 MATRIX = """
@@ -83,9 +83,7 @@ def test_a_hang_is_killed_at_the_timeout_with_nothing_left_running(tmp_path):
 
 def test_disk_full_stops_the_run_with_the_records_before_it_intact(tmp_path):
     mnt = tmp_path / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mnt)]).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")  # CI runs as root
+    small_tmpfs(mnt, "96k")
     try:
         matrix = MATRIX.replace("trials = 1", "trials = 40")
         proc, recs = run_profile(tmp_path, matrix=matrix, out=mnt)
