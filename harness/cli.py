@@ -10,7 +10,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from . import __version__
 from .errors import HarnessError
@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_handler("harness.devices.qemu_setup:cmd_setup_qemu"))
 
     # import-native -----------------------------------------------------------------------------
-    p = sub.add_parser("import-native", help="turn a saved benchmark_model / onnxruntime_perf_test output into a record",
+    p = sub.add_parser("import-native",
+                       help="turn a saved benchmark_model / onnxruntime_perf_test output into a record",
                        description="Parses the output of TFLite's benchmark_model or onnxruntime_perf_test "
                                    "(any format they have printed over the years) and prints one record as "
                                    "JSON. Lines it cannot read are named on stderr.")

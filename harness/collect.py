@@ -47,7 +47,7 @@ def summarize_records(records: list[dict[str, Any]]):
     for rec in records:
         groups.setdefault(rec.get("config_id", "?"), []).append(rec)
     rows = []
-    for cid, recs in groups.items():
+    for recs in groups.values():
         first = recs[0]
         perf = [r for r in recs if r.get("mode") == "perf"]
         perf_ok = [r for r in perf if r.get("status") == "ok" and r.get("latency_ns")]

@@ -433,7 +433,8 @@ def run(profiles: list[Profile], out_root: Path | None = None, run_id: str | Non
 
 def _execute_and_finish(profiles, writer: RunWriter, jobs, done: set, report: bool,
                         devices: dict[str, Any]) -> Path:
-    old = signal.signal(signal.SIGTERM, _raise_interrupt) if threading.current_thread() is threading.main_thread() else None
+    in_main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None
     try:
         print(f"edgebench: run {writer.run_dir}", file=sys.stderr)
         completed = execute_run(profiles, writer, jobs, done, devices)

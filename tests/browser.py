@@ -145,7 +145,7 @@ class Chromium:
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
 
-    def __enter__(self) -> "Chromium":
+    def __enter__(self) -> Chromium:
         self.proc = subprocess.Popen(
             [self.binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-port=0",
              "--remote-debugging-address=127.0.0.1", "--window-size=1280,900", "about:blank"],

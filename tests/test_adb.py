@@ -185,7 +185,7 @@ def test_edgebench_run_with_an_adb_profile_writes_records(tmp_path):
                          env={"EDGEBENCH_RESULTS": str(tmp_path / "results")})
         assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = next((tmp_path / "results").iterdir())
-    records = [json.loads(l) for l in (run_dir / "records.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
     assert sorted(r["model"] for r in records) == ["digits-separable", "digits-standard"]
     assert all(r["status"] == "ok" and r["device"] == "pixel" and r["latency_ns"] for r in records)
     meta = json.loads((run_dir / "run.json").read_text())

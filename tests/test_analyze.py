@@ -225,7 +225,8 @@ def _single_conv(path: Path, cin: int, cout: int, k: int, group: int, hw: int = 
     w = b.const("w", (cout, cin // group, k, k))
     b.nodes.append(helper.make_node("Conv", ["input", w], ["probs"], name="conv", group=group,
                                     kernel_shape=[k, k], pads=[k // 2] * 4))
-    graph = helper.make_graph(b.nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, cin, hw, hw])],
+    graph = helper.make_graph(b.nodes, "g",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, cin, hw, hw])],
                               [helper.make_tensor_value_info("probs", TensorProto.FLOAT, None)], initializer=b.inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
@@ -342,7 +343,8 @@ def test_inspect_json_carries_kinds_totals_nodes_and_ratio():
 
 
 def test_inspect_prints_paper_style_totals_for_mobilenet(mobilenet_graphs):
-    p = _cli("models", "inspect", str(mobilenet_graphs["separable", "qdq"]), str(mobilenet_graphs["standard", "folded"]))
+    p = _cli("models", "inspect", str(mobilenet_graphs["separable", "qdq"]),
+             str(mobilenet_graphs["standard", "folded"]))
     assert p.returncode == 0, p.stderr
     totals = [line.split()[2:4] for line in p.stdout.splitlines() if line.startswith("total")]
     # printed as the paper prints them; the standard twin shows 4867M: the paper's 4866M leaves out

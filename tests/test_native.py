@@ -158,8 +158,9 @@ def test_unknown_lines_are_named_with_their_line_numbers():
 
 
 def test_tensorflow_style_log_prefixes_are_understood():
-    text = "\n".join(f"2019-03-04 12:00:00.123456: I tensorflow/lite/tools/benchmark/benchmark_model.cc:42] {l}"
-                     for l in (DATA / "benchmark_model_tf2_1_format.txt").read_text().splitlines() if l)
+    prefix = "2019-03-04 12:00:00.123456: I tensorflow/lite/tools/benchmark/benchmark_model.cc:42]"
+    lines = (DATA / "benchmark_model_tf2_1_format.txt").read_text().splitlines()
+    text = "\n".join(f"{prefix} {line}" for line in lines if line)
     rec = parse_benchmark_model(text)
     assert rec["status"] == "ok" and rec["unparsed_lines"] == []
     assert rec["latency_summary_ns"]["mean"] == 17_893_600

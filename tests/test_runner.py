@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, ZOO
+from conftest import REPO
 from harness.runner.measure import StopRule, measure, median_ci_rel
 
 

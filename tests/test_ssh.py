@@ -100,7 +100,8 @@ def test_bad_profile_values_are_refused_naming_the_key(table, needle):
 
 def test_sha256sum_output_with_escaped_names_is_parsed():
     digest = "a" * 64
-    text = f"{digest}  files/plain.onnx\n\\{digest}  files/odd\\\\name\\nx.onnx\n{digest} *files/bin.onnx\nsha256sum: x: No such file\n"
+    text = (f"{digest}  files/plain.onnx\n\\{digest}  files/odd\\\\name\\nx.onnx\n"
+            f"{digest} *files/bin.onnx\nsha256sum: x: No such file\n")
     assert parse_sha256sum(text) == {"files/plain.onnx": digest, "files/odd\\name\nx.onnx": digest,
                                      "files/bin.onnx": digest}
 

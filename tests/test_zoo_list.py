@@ -18,7 +18,8 @@ def _list(*args: str, zoo: Path | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     if zoo:
         env["EDGEBENCH_ZOO"] = str(zoo)
-    return subprocess.run([sys.executable, "-m", "harness.cli", "models", "list", *args], check=False, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "harness.cli", "models", "list", *args], check=False,
+                          capture_output=True,
                           text=True, timeout=120, cwd=REPO, env=env)
 
 

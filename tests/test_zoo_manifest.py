@@ -38,7 +38,8 @@ def test_every_shipped_artifact_matches_its_sha256_and_size(name):
     a = ARTIFACTS[name]
     path = ZOO / a["path"]
     assert path.stat().st_size == a["bytes"]
-    assert sha256_file(path) == a["sha256"], f"{path} changed: rebuild with `edgebench models build --family digits --force`"
+    assert sha256_file(path) == a["sha256"], \
+        f"{path} changed: rebuild with `edgebench models build --family digits --force`"
     load_manifest(ZOO).find(a["model"], a["format"], a["precision"]).verify()
 
 

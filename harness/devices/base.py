@@ -9,7 +9,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+from collections.abc import Sequence
 
 from ..errors import DeviceError
 
@@ -34,7 +35,7 @@ class CommandResult:
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
 
-    def check(self, device: str) -> "CommandResult":
+    def check(self, device: str) -> CommandResult:
         if self.timed_out:
             raise DeviceError(
                 f"{device}: command timed out after {self.duration_s:.0f}s: {shlex.join(self.argv)}"

@@ -381,7 +381,8 @@ class SshDevice:
     def temperature(self) -> dict[str, Any]:
         """Quick temperature reading; every key None when it cannot be read (never fails a job)."""
         try:
-            result = self.call(scripts.RUN_SCRIPT, [self._workdir_arg(), *probe_mod.stdin_argv(self.python, quick=True)],
+            argv = [self._workdir_arg(), *probe_mod.stdin_argv(self.python, quick=True)]
+            result = self.call(scripts.RUN_SCRIPT, argv,
                                COMMAND_TIMEOUT_S, what="reading the temperature",
                                stdin=probe_mod.script_text().encode())
             if result.ok:
@@ -571,7 +572,8 @@ class SshDevice:
         else:
             message = tail(result.stderr.strip() or sections.get("", "").strip(), 2000) or "(no output)"
             record = {"status": "failed",
-                      "error": with_install_hint(f"{self.label}: runner exit {result.returncode}: {message}", self.python)}
+                      "error": with_install_hint(f"{self.label}: runner exit {result.returncode}: {message}",
+                                                 self.python)}
         for device_file, local in outputs.items():
             try:
                 self.pull(device_file, local)

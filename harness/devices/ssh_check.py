@@ -125,7 +125,8 @@ def check_device(dev: SshDevice, runtimes: Iterable[str] = ("onnxruntime", "tfli
             f"`{pip_command(dev.python, packages)}`{note}")
     for module, status in broken:
         problems.append(f"{dev.label}: {module} is installed but does not import ({status}); "
-                        f"reinstall it on the device: `{pip_command(dev.python, PIP_NAMES[module.split('.')[0]], force=True)}`")
+                        f"reinstall it on the device: "
+                        f"`{pip_command(dev.python, PIP_NAMES[module.split('.')[0]], force=True)}`")
     return problems
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 from html import escape
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from . import svg
 

@@ -9,7 +9,7 @@ trials, then the iterations of each chosen trial. Each trial is resampled at no 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

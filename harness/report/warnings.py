@@ -7,7 +7,8 @@ The codes go into summary.csv's `warnings` column (';'-joined) and the messages 
 from __future__ import annotations
 
 import enum
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 

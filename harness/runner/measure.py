@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 Z95 = 1.959963984540054
 
@@ -38,7 +38,7 @@ class StopRule:
     target_rel_ci: float | None = None
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "StopRule":
+    def from_dict(cls, d: dict | None) -> StopRule:
         d = d or {}
         return cls(
             min_runs=int(d.get("min_runs", cls.min_runs)),

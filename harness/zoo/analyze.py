@@ -388,7 +388,8 @@ def _interpreter(path: Path) -> Any:
     try:
         return Interpreter(model_path=str(path), **kwargs)
     except Exception as exc:  # noqa: BLE001 - whatever LiteRT raises on a cut or foreign file
-        raise ModelFileError(f"{path}: not a readable TFLite model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelFileError(f"{path}: not a readable TFLite model ({why}); "
                              f"the file is truncated or not TFLite: re-export or re-download it") from None
 
 

@@ -135,7 +135,8 @@ def inspect_text(result: dict[str, Any]) -> str:
     rows = []
     for kind in KINDS:
         k = result["kinds"][kind]
-        rows.append([kind, str(k["layers"]), human(k["macs"]), human(k["params"]), f"{k['macs']:,}", f"{k['params']:,}"])
+        rows.append([kind, str(k["layers"]), human(k["macs"]), human(k["params"]),
+                     f"{k['macs']:,}", f"{k['params']:,}"])
     t = result["total"]
     rows.append(["total", str(sum(result["kinds"][k]["layers"] for k in KINDS)), human(t["macs"]),
                  human(t["params"]), f"{t['macs']:,}", f"{t['params']:,}"])
