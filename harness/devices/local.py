@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..errors import DeviceError
 from ..paths import REPO_ROOT
@@ -163,32 +163,42 @@ class LocalDevice:
 
     # Jobs --------------------------------------------------------------------------------------
     def execute(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
-        job = dict(job)
-        if self.cores and not job.get("cores"):
-            job["cores"] = list(self.cores)
-        stem = f"job-{os.getpid()}-{time.monotonic_ns()}"
-        job_path = self._scratch / f"{stem}.json"
-        out_path = self._scratch / f"{stem}.out.json"
-        job.setdefault("scratch_dir", str(self._scratch))
-        job_path.write_text(json.dumps(job), encoding="utf-8")
+        from .probe import job_temperature_fields, temperature_local
+
         env = dict(os.environ)
         # only the runner package (harness/__init__.py is import-free) is importable as harness
         env["PYTHONPATH"] = str(REPO_ROOT)
         env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
-        from .probe import job_temperature_fields, temperature_local
+        before = temperature_local()
+        result = execute_in_scratch(
+            job, self._scratch, self.cores,
+            lambda paths: run_process([self.python, "-m", "harness.runner", *paths], timeout, env=env,
+                                      cwd=str(self._scratch)))
+        result.update(job_temperature_fields(before, temperature_local()))
+        return result
 
-        try:
-            before = temperature_local()
-            res = run_process([self.python, "-m", "harness.runner", str(job_path), str(out_path)],
-                              timeout, env=env, cwd=str(self._scratch))
-            result = result_from_process(res, out_path)
-            result.update(job_temperature_fields(before, temperature_local()))
-            if result.get("status") != "ok" and res.stderr and "stderr_tail" not in result:
-                result["stderr_tail"] = tail(res.stderr, 2000)
-            return result
-        finally:
-            for p in (job_path, out_path):
-                try:
-                    p.unlink()
-                except FileNotFoundError:
-                    pass
+
+def execute_in_scratch(job: dict[str, Any], scratch: Path, cores: Sequence[int] | None,
+                       launch: Callable[[list[str]], CommandResult]) -> dict[str, Any]:
+    """Write the job to a scratch folder, launch the runner on [JOB.json, OUT.json], read the result
+    (or turn the exit into a failed/timeout result with the tail of stderr), and clean up."""
+    job = dict(job)
+    if cores and not job.get("cores"):
+        job["cores"] = list(cores)
+    stem = f"job-{os.getpid()}-{time.monotonic_ns()}"
+    job_path = scratch / f"{stem}.json"
+    out_path = scratch / f"{stem}.out.json"
+    job.setdefault("scratch_dir", str(scratch))
+    job_path.write_text(json.dumps(job), encoding="utf-8")
+    try:
+        res = launch([str(job_path), str(out_path)])
+        result = result_from_process(res, out_path)
+        if result.get("status") != "ok" and res.stderr and "stderr_tail" not in result:
+            result["stderr_tail"] = tail(res.stderr, 2000)
+        return result
+    finally:
+        for p in (job_path, out_path):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass

@@ -10,11 +10,9 @@ kernels, their outputs. Latency under emulation is not a device latency: devices
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 from ..errors import DeviceError, ProfileError
 from . import qemu_setup
 from .base import CommandResult, tail
-from .local import result_from_process, run_process
+from .local import execute_in_scratch, run_process
 
 # argv[0] names that mean "the device's Python" in run().
 PYTHON_NAMES = ("python", "python3", qemu_setup.PYTHON)
@@ -152,26 +150,9 @@ class QemuDevice:
     def execute(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
         """One job = one fresh qemu process (a subprocess of the emulated Python could not exec
         aarch64 programs, so nothing forks inside the guest). Failures come back as results."""
-        job = dict(job)
-        if self.cores and not job.get("cores"):
-            job["cores"] = list(self.cores)
-        scratch = self._scratch_dir()
-        stem = f"job-{os.getpid()}-{time.monotonic_ns()}"
-        job_path = scratch / f"{stem}.json"
-        out_path = scratch / f"{stem}.out.json"
-        job.setdefault("scratch_dir", str(scratch))
-        job_path.write_text(json.dumps(job), encoding="utf-8")
-        try:
-            res = self.run(["python3", "-m", "harness.runner", str(job_path), str(out_path)], timeout)
-            result = result_from_process(res, out_path)
-            if result.get("status") != "ok" and res.stderr and "stderr_tail" not in result:
-                result["stderr_tail"] = tail(res.stderr, 2000)
-        finally:
-            for p in (job_path, out_path):
-                try:
-                    p.unlink()
-                except FileNotFoundError:
-                    pass
+        result = execute_in_scratch(
+            job, self._scratch_dir(), self.cores,
+            lambda paths: self.run(["python3", "-m", "harness.runner", *paths], timeout))
         result["emulated"] = True
         result["emulated_cpu"] = self.cpu
         return result
