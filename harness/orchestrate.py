@@ -518,7 +518,7 @@ def cmd_run(args: Any) -> int:
 
 
 def _print_outputs(run_dir: Path) -> None:
-    for name in ("summary.csv", "pairs.csv", "report.html"):
+    for name in ("summary.csv", "pairs.csv", "opbreakdown.csv", "report.html"):
         path = run_dir / name
         if path.exists():
             print(f"{name:12s} {path}")
