@@ -156,8 +156,8 @@ def run_worker(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
         path = fh.name
     try:
         env = {**os.environ, "PYTHONPATH": str(B.REPO)}
-        res = subprocess.run([sys.executable, __file__, "--worker", path], capture_output=True, text=True,
-                             timeout=timeout, env=env)
+        res = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", path],
+                             capture_output=True, text=True, timeout=timeout, env=env)
     finally:
         os.unlink(path)
     if res.returncode != 0:

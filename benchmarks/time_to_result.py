@@ -21,7 +21,6 @@ The replay also gives the fixed time whose MEDIAN width matches the rule's (a we
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 from pathlib import Path
