@@ -76,7 +76,7 @@ MATRIX_KEYS: dict[str, tuple[Any, str]] = {
     "min_runs": (int, "measured runs (at least)"),
     "min_time_s": ((int, float), "measured time (at least)"),
     "max_time_s": ((int, float), "measured time (at most)"),
-    "target_rel_ci": ((int, float), "stop when the median's 95% CI is within +- this fraction"),
+    "target_rel_ci": ((int, float), "stop when the median's 95% CI is within +- this fraction (0: off)"),
     "job_timeout_s": ((int, float), "a job taking longer is killed and recorded as a timeout"),
     "eval_data": (str, ".npz with x and y, for model files given by path"),
     "inter_op_threads": (int, "ONNX Runtime inter-op threads"),
@@ -93,10 +93,10 @@ DEFAULT_MATRIX: dict[str, Any] = {
     "xnnpack": True,
     "warmup_runs": 10,
     "warmup_time_s": 0.2,
-    "min_runs": 50,
-    "min_time_s": 0.5,
+    "min_runs": 20,
+    "min_time_s": 0.1,
     "max_time_s": 10.0,
-    "target_rel_ci": None,
+    "target_rel_ci": 0.01,
     "job_timeout_s": None,
     "eval_data": None,
     "inter_op_threads": 1,
@@ -251,8 +251,9 @@ def _check_matrix_values(path: Path, text: str, m: dict, problems: list[str]) ->
         problems.append(f"{where('max_time_s')}: matrix.max_time_s ({m['max_time_s']}) is below "
                         f"min_time_s ({m['min_time_s']})")
     t = m.get("target_rel_ci")
-    if t is not None and isinstance(t, (int, float)) and not 0 < t < 1:
-        problems.append(f"{where('target_rel_ci')}: matrix.target_rel_ci is a fraction, e.g. 0.02 for 2%")
+    if t is not None and isinstance(t, (int, float)) and not 0 <= t < 1:
+        problems.append(f"{where('target_rel_ci')}: matrix.target_rel_ci is a fraction, e.g. 0.02 for 2% "
+                        f"(0 turns the interval rule off)")
     if m.get("order") not in ("interleaved", "shuffled"):
         problems.append(f"{where('order')}: matrix.order must be 'interleaved' or 'shuffled'")
 
