@@ -127,3 +127,14 @@ def test_demo_quick_covers_both_twins_runtimes_precisions_and_threads(tmp_path):
     assert set(df["precision"]) == {"fp32", "int8"} and set(df["threads"]) == {1, 2}
     assert set(df["status"]) == {"ok"} and df["accuracy_pct"].notna().all()
     assert str(run_dir / "summary.csv") in proc.stdout
+
+
+def test_cores_in_the_profile_pin_every_job_and_the_record_says_so(tmp_path):
+    matrix = (QUICK_MATRIX.replace('trials = 2', 'trials = 1').replace('"perf", "accuracy"', '"perf"')
+              .replace('precisions = ["fp32", "int8"]', 'precisions = ["fp32"]'))
+    proc = edgebench("run", str(profile(tmp_path, "cores = [0]", matrix)), "--out", str(tmp_path / "res"),
+                     "--run-id", "r", "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    recs = read_records(tmp_path / "res" / "r" / "records.jsonl").records
+    assert len(recs) == 4 and all(r["status"] == "ok" for r in recs)
+    assert all(r["affinity"] == [0] for r in recs)
