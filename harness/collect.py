@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .records import load_run
+from .records import RECORDS_FILE, load_run
 
 SUMMARY_COLUMNS = [
     "device", "config_id", "model", "family", "twin", "runtime", "runtime_version", "precision",
@@ -166,26 +166,32 @@ def format_table(df) -> str:
     return "\n".join(lines)
 
 
-def report_run(run_dir: Path, html: bool = True, stream=None) -> dict[str, Path]:
-    """Read a run folder and write summary.csv (and the pairs view + HTML when available)."""
-    stream = stream or sys.stdout
+def read_run(run_dir: Path, label: str = "") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """run.json and the readable records of a run folder; lines that could not be read are named on
+    stderr, and a run with no readable record is an error."""
+    from .errors import RunDirError
+
     run_dir = Path(run_dir)
     meta, read = load_run(run_dir)
     for lineno, why in read.skipped:
-        print(f"edgebench: {run_dir / 'records.jsonl'}:{lineno}: skipped a line: {why}", file=sys.stderr)
+        print(f"edgebench: {run_dir / RECORDS_FILE}:{lineno}: skipped a line: {why}", file=sys.stderr)
     if not read.records:
-        from .errors import RunDirError
+        raise RunDirError(f"{run_dir}{f' ({label})' if label else ''}: no readable records yet; run the "
+                          f"profile again or resume it")
+    return meta, read.records
 
-        raise RunDirError(f"{run_dir}: no readable records yet; run the profile again or resume it")
-    summary = summarize_records(read.records)
+
+def report_run(run_dir: Path, html: bool = True, stream=None) -> dict[str, Path]:
+    """Read a run folder and write summary.csv, then the pairs view, warnings and HTML."""
+    from .report import write_report
+
+    stream = stream or sys.stdout
+    run_dir = Path(run_dir)
+    meta, records = read_run(run_dir)
+    summary = summarize_records(records)
     outputs = {"summary.csv": run_dir / "summary.csv"}
     summary.to_csv(outputs["summary.csv"], index=False)
-    try:
-        from .report import write_report  # the pairs view, warnings and HTML
-    except ImportError:
-        write_report = None
-    if write_report is not None:
-        outputs.update(write_report(run_dir, meta, read.records, summary, html=html))
+    outputs.update(write_report(run_dir, meta, records, summary, html=html))
     print(format_table(summary), file=stream)
     if meta.get("status") not in (None, "complete"):
         print(f"note: this run is {meta.get('status')}; the table shows the jobs recorded so far",

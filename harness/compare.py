@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,20 +48,14 @@ def parse_threshold(text: str) -> float:
 
 
 def load(run_dir: Path | str, label: str) -> RunData:
-    from .collect import summarize_records
-    from .errors import RunDirError
-    from .records import RECORDS_FILE, load_run
+    from .collect import read_run, summarize_records
     from .report.stats import trials_by_config
 
     run_dir = Path(run_dir)
-    meta, read = load_run(run_dir)
-    for lineno, why in read.skipped:
-        print(f"edgebench: {run_dir / RECORDS_FILE}:{lineno}: skipped a line: {why}", file=sys.stderr)
-    if not read.records:
-        raise RunDirError(f"{run_dir} ({label}): no readable records; give a run folder with results")
-    summary = summarize_records(read.records)
+    meta, records = read_run(run_dir, label)
+    summary = summarize_records(records)
     rows = {r["config_id"]: r for r in summary.astype(object).where(summary.notna(), None).to_dict("records")}
-    return RunData(run_dir, meta, read.records, rows, trials_by_config(read.records))
+    return RunData(run_dir, meta, records, rows, trials_by_config(records))
 
 
 def _device_difference(a: RunData, b: RunData, device: str | None) -> str | None:
