@@ -560,10 +560,10 @@ def check_profiles(paths: list[str]) -> int:
         except HarnessError as exc:
             problems = [str(exc)]
             info = {}
-        for key in ("arch", "cpu_model", "cpu_cores", "ram_total_bytes", "os_name", "python_version",
-                    "onnxruntime_version", "ai_edge_litert_version"):
-            if info.get(key) is not None:
-                print(f"  {key}: {info[key]}")
+        if info:
+            from .devices.probe import describe
+
+            print(f"  {describe(info)}")
         for p in problems:
             print(f"  problem: {p}")
         bad += len(problems)
