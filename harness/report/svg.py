@@ -234,14 +234,19 @@ def accuracy_vs_latency(points: Sequence[dict], width: int = 500, height: int = 
             a, b = members
             out.append(f'<line x1="{xs(a["latency_ms"]):.1f}" y1="{ys(a["accuracy_pct"]):.1f}" '
                        f'x2="{xs(b["latency_ms"]):.1f}" y2="{ys(b["accuracy_pct"]):.1f}" stroke="#bbb"/>')
+    placed: list[tuple[float, float, float, float]] = []  # label boxes already drawn
     for p in points:
         c = TWIN_COLORS.get(p.get("twin"), TWIN_COLORS[None])
         tip = f"{p['label']}: {p['accuracy_pct']:.2f}% at {p['latency_ms']:.4g} ms"
         out.append(f'<circle class="acc-point" cx="{xs(p["latency_ms"]):.1f}" cy="{ys(p["accuracy_pct"]):.1f}" '
                    f'r="5" fill="{c}" fill-opacity="0.85"><title>{escape(tip)}</title></circle>')
         if p.get("short") and p.get("twin") != "standard":
-            out.append(f'<text x="{xs(p["latency_ms"]) + 7:.1f}" y="{ys(p["accuracy_pct"]) + 13:.1f}" '
-                       f'fill="#555" font-size="10">{escape(p["short"])}</text>')
+            x, y = xs(p["latency_ms"]) + 7, ys(p["accuracy_pct"]) + 13
+            box = (x, y - 10, x + 5.6 * len(p["short"]), y + 2)  # ~5.6 px per character at 10 px
+            if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                continue  # it would overprint another label: the point keeps its tooltip
+            placed.append(box)
+            out.append(f'<text x="{x:.1f}" y="{y:.1f}" fill="#555" font-size="10">{escape(p["short"])}</text>')
     lx = left + 10
     for i, (twin, c) in enumerate((("separable", TWIN_COLORS["separable"]), ("standard", TWIN_COLORS["standard"]))):
         out.append(f'<circle cx="{lx + 110 * i:.1f}" cy="{top + 8}" r="5" fill="{c}"/>'
