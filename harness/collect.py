@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .records import RECORDS_FILE, load_run
+from .records import RECORDS_FILE, latest_per_job, load_run
 
 SUMMARY_COLUMNS = [
     "device", "config_id", "model", "family", "twin", "runtime", "runtime_version", "precision",
@@ -44,7 +44,7 @@ def summarize_records(records: list[dict[str, Any]]):
     import pandas as pd
 
     groups: dict[str, list[dict[str, Any]]] = {}
-    for rec in records:
+    for rec in latest_per_job(records):
         groups.setdefault(rec.get("config_id", "?"), []).append(rec)
     rows = []
     for recs in groups.values():
@@ -178,7 +178,7 @@ def read_run(run_dir: Path, label: str = "") -> tuple[dict[str, Any], list[dict[
     if not read.records:
         raise RunDirError(f"{run_dir}{f' ({label})' if label else ''}: no readable records yet; run the "
                           f"profile again or resume it")
-    return meta, read.records
+    return meta, latest_per_job(read.records)
 
 
 def report_run(run_dir: Path, html: bool = True, stream=None) -> dict[str, Path]:

@@ -122,7 +122,21 @@ def resolve_configs(device: str, matrix: dict[str, Any], manifest: Manifest | No
                         configs.append(Config(device, model, runtime, precision, threads,
                                               matrix["xnnpack"], art.path, art.eval_path,
                                               art["family"], art["twin"], art.data))
-    return configs
+    return _unique(configs, problems, where)
+
+
+def _unique(configs: list[Config], problems: list[str], where: str) -> list[Config]:
+    """Each config once (a model named twice, a thread count repeated); two different files that would
+    share a config id are a problem, not a silent merge."""
+    seen: dict[str, Config] = {}
+    for c in configs:
+        other = seen.get(c.config_id)
+        if other is None:
+            seen[c.config_id] = c
+        elif other.model_path != c.model_path:
+            problems.append(f"{where}: {other.model_path} and {c.model_path} would both be reported as "
+                            f"model {c.model!r}; give the files distinct names")
+    return list(seen.values())
 
 
 def plan_jobs(configs: list[Config], matrix: dict[str, Any], seed: int) -> list[JobSpec]:

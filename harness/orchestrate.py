@@ -8,8 +8,8 @@ run.json says "interrupted", and `edgebench run --resume RUN_DIR` runs only the 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
 import os
 import platform
 import random
@@ -30,9 +30,22 @@ from .paths import REPO_ROOT, devices_dir, results_dir
 from .profiles import Profile, format_problems, load_profiles, overrides_from_args
 from .progress import Progress
 from .records import (RECORD_SCHEMA_VERSION, RECORDS_FILE, RUN_FILE, RUN_SCHEMA_VERSION, STATUS_SKIPPED,
-                      append_record, read_records, truncate_partial_line, write_json_atomic)
+                      append_record, job_key, latest_per_job, read_records, truncate_partial_line,
+                      write_json_atomic)
 
-SECRET_WORDS = ("password", "passwd", "token", "secret", "apikey", "api_key", "credential")
+SECRET_WORDS = ("password", "passwd", "pass", "pwd", "token", "secret", "apikey", "key", "credential",
+                "credentials", "auth")
+# values too common to redact inside other strings (TOKENIZERS_PARALLELISM=false is no secret)
+_TRIVIAL_VALUES = {"true", "false", "yes", "no", "on", "off", "none", "null"}
+
+
+def is_secret_name(name: str) -> bool:
+    """A name whose words (split on _ - . and case changes) include password, token, secret, key...:
+    DB_PASSWORD, hfToken, api-key; not TOKENIZERS_PARALLELISM or KEYBOARD."""
+    import re
+
+    words = re.split(r"[_\-.\s]+|(?<=[a-z0-9])(?=[A-Z])", str(name))
+    return any(w.lower() in SECRET_WORDS for w in words if w)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,12 +162,12 @@ def git_commit() -> str | None:
 
 def secret_values(extra: dict[str, Any] | None = None) -> list[str]:
     """Values of environment variables (and profile keys) whose names say they are secrets."""
-    values = [v for k, v in os.environ.items() if any(w in k.lower() for w in SECRET_WORDS)]
+    values = [v for k, v in os.environ.items() if is_secret_name(k)]
 
     def walk(obj: Any) -> None:
         if isinstance(obj, dict):
             for k, v in obj.items():
-                if isinstance(v, str) and any(w in str(k).lower() for w in SECRET_WORDS):
+                if isinstance(v, str) and is_secret_name(k):
                     values.append(v)
                 else:
                     walk(v)
@@ -163,7 +176,8 @@ def secret_values(extra: dict[str, Any] | None = None) -> list[str]:
                 walk(v)
 
     walk(extra or {})
-    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+    return sorted({v for v in values if len(v) >= 6 and v.lower() not in _TRIVIAL_VALUES},
+                  key=len, reverse=True)
 
 
 def scrub(obj: Any, secrets: list[str] | None = None) -> Any:
@@ -171,7 +185,7 @@ def scrub(obj: Any, secrets: list[str] | None = None) -> Any:
     strings, at any depth: results never carry secrets."""
     secrets = secret_values() if secrets is None else secrets
     if isinstance(obj, dict):
-        return {k: ("<redacted>" if any(w in str(k).lower() for w in SECRET_WORDS) else scrub(v, secrets))
+        return {k: ("<redacted>" if is_secret_name(k) else scrub(v, secrets))
                 for k, v in obj.items()}
     if isinstance(obj, list):
         return [scrub(v, secrets) for v in obj]
@@ -260,22 +274,40 @@ def run_device(profile: Profile, device: Any, jobs: list[JobSpec], done: set, wr
     A lost connection (DeviceLost) is retried with backoff; if the device stays away, its remaining
     jobs are recorded as skipped with the reason, and the other devices go on.
     """
+    pending = [j for j in jobs if j.key not in done]
+    finished: set = set()
     try:
-        _run_device_jobs(profile, device, jobs, done, writer, progress, stop, retry_delays)
+        _run_device_jobs(profile, device, pending, finished, writer, progress, stop, retry_delays)
     except RunDirError:
         stop.set()  # the records file cannot be written: stop every device, keep what is on disk
+    except Exception as exc:  # a bug or an OS error in this device's thread: the others go on
+        import traceback
+
+        progress.note(f"edgebench: {profile.name}: internal error, its remaining jobs are recorded as "
+                      f"failed:\n{traceback.format_exc(limit=6)}")
+        rest = [j for j in pending if j.key not in finished]
+        if not stop.is_set():
+            try:
+                for spec in rest:
+                    writer.append(_record(spec, {"status": "failed",
+                                                 "error": f"internal error: {type(exc).__name__}: {exc}"},
+                                          writer.meta["run_id"], device, time.time(), 0.0))
+                    progress.step(spec.label() + " failed", ok=False)
+            except RunDirError:
+                stop.set()
 
 
-def _run_device_jobs(profile: Profile, device: Any, jobs: list[JobSpec], done: set, writer: RunWriter,
+def _run_device_jobs(profile: Profile, device: Any, pending: list[JobSpec], finished: set, writer: RunWriter,
                      progress: Progress, stop: threading.Event, retry_delays: tuple) -> None:
-    configs = list({j.config.config_id: j.config for j in jobs}.values())
-    pending = [j for j in jobs if j.key not in done]
+    """Run the pending jobs; `finished` collects the keys that got a record."""
     if not pending:
         return
+    configs = list({j.config.config_id: j.config for j in pending}.values())
     try:
         mapping = _device_paths(device, configs)
     except HarnessError as exc:
         _skip_rest(pending, f"device not ready: {exc}", writer, device, progress)
+        finished.update(j.key for j in pending)
         return
     cores = profile.device.get("cores")
     timeout = profile.job_timeout_s
@@ -293,10 +325,13 @@ def _run_device_jobs(profile: Profile, device: Any, jobs: list[JobSpec], done: s
                 result = device.execute(job, timeout)
                 break
             except DeviceLost as exc:
-                if attempts >= len(retry_delays) or stop.is_set():
+                if stop.is_set():
+                    return  # interrupted while the device was away: --resume runs the rest
+                if attempts >= len(retry_delays):
                     reason = (f"device {profile.name} lost after {attempts + 1} attempts: {exc}")
                     progress.note(f"edgebench: {reason}; its remaining jobs are recorded as skipped")
                     _skip_rest(pending[i:], reason, writer, device, progress)
+                    finished.update(j.key for j in pending[i:])
                     return
                 progress.note(f"edgebench: {profile.name}: connection lost ({exc}); retrying in "
                               f"{retry_delays[attempts]:.0f}s")
@@ -315,6 +350,7 @@ def _run_device_jobs(profile: Profile, device: Any, jobs: list[JobSpec], done: s
             result["retries"] = attempts
         rec = _record(spec, result, writer.meta["run_id"], device, started, time.monotonic() - t0)
         writer.append(rec)
+        finished.add(spec.key)
         progress.step(spec.label() + ("" if rec["status"] == "ok" else f" {rec['status']}"),
                       ok=rec["status"] == "ok")
 
@@ -431,8 +467,33 @@ def run(profiles: list[Profile], out_root: Path | None = None, run_id: str | Non
     return _execute_and_finish(profiles, writer, jobs, set(), report, devices)
 
 
+@contextlib.contextmanager
+def _run_lock(run_dir: Path, devices: dict[str, Any]):
+    """One edgebench process writes a run folder at a time (a second --resume would duplicate jobs)."""
+    import fcntl
+
+    fh = open(run_dir / ".lock", "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        close_devices(devices)
+        raise RunDirError(f"{run_dir}: another edgebench process is writing this run; wait for it to end "
+                          f"(or stop it) before resuming") from None
+    try:
+        yield
+    finally:
+        fh.close()
+
+
 def _execute_and_finish(profiles, writer: RunWriter, jobs, done: set, report: bool,
                         devices: dict[str, Any]) -> Path:
+    with _run_lock(writer.run_dir, devices):
+        return _execute_locked(profiles, writer, jobs, done, report, devices)
+
+
+def _execute_locked(profiles, writer: RunWriter, jobs, done: set, report: bool,
+                    devices: dict[str, Any]) -> Path:
     in_main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None
     try:
@@ -453,25 +514,37 @@ def _execute_and_finish(profiles, writer: RunWriter, jobs, done: set, report: bo
         writer.update_meta(status="interrupted", interrupted_at=now)
         raise HarnessError(f"interrupted; the records so far are in {writer.records_path}. "
                            f"Continue with: edgebench run --resume {writer.run_dir}")
-    writer.update_meta(status="complete", finished_at=now)
-    if report:
+    recorded = {job_key(r) for r in read_records(writer.records_path).records} \
+        if writer.records_path.exists() else set()
+    missing = [j for js in jobs.values() for j in js if j.key not in recorded]
+    writer.update_meta(status="incomplete" if missing else "complete", finished_at=now)
+    if report and (recorded or not missing):
         from .collect import report_run
 
         report_run(writer.run_dir)
+    if missing:
+        raise HarnessError(f"{len(missing)} job(s) have no record (first: {missing[0].label()}); "
+                           f"run them with: edgebench run --resume {writer.run_dir}")
     return writer.run_dir
 
 
 def resume(run_dir: Path, report: bool = True) -> Path:
     """Run the jobs of an interrupted run that have no record yet (a cut-off last line is dropped)."""
+    from .profiles import Profile as P, _check_matrix_values
+    from .records import load_run
+
     run_dir = Path(run_dir)
-    meta_path = run_dir / RUN_FILE
-    if not meta_path.exists():
+    if not (run_dir / RUN_FILE).exists():
         raise RunDirError(f"{run_dir}: not a run folder (no {RUN_FILE}); nothing to resume")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta, _ = load_run(run_dir)
+    if not isinstance(meta.get("profiles"), list) or "seed" not in meta:
+        raise RunDirError(f"{run_dir / RUN_FILE}: has no profiles or seed (not written by `edgebench run`, "
+                          f"or damaged); start a new run instead")
+    if meta.get("status") == "complete":
+        print(f"edgebench: {run_dir} is complete; rerunning only jobs without a record or skipped",
+              file=sys.stderr)
     problems: list[str] = []
     profiles = []
-    from .profiles import Profile as P, _check_matrix_values
-
     for p in meta["profiles"]:
         _check_matrix_values(Path(p["path"]), "", p["matrix"], problems)
         profiles.append(P(path=Path(p["path"]), device=p["device"], matrix=p["matrix"]))
@@ -484,8 +557,9 @@ def resume(run_dir: Path, report: bool = True) -> Path:
               file=sys.stderr)
     done: set = set()
     if records_path.exists():
-        for rec in read_records(records_path).records:
-            done.add((rec.get("device"), rec.get("config_id"), rec.get("mode"), rec.get("trial")))
+        # skipped jobs (their device was lost) run again; every other outcome stands
+        done = {job_key(r) for r in latest_per_job(read_records(records_path).records)
+                if r.get("status") != STATUS_SKIPPED}
     devices = open_devices(profiles)
     writer = RunWriter(run_dir, meta)
     missing = sum(1 for js in jobs.values() for j in js if j.key not in done)
@@ -500,8 +574,14 @@ def resume(run_dir: Path, report: bool = True) -> Path:
 
 def cmd_run(args: Any) -> int:
     if args.resume:
-        if args.profiles:
-            raise ProfileError("--resume reads the profiles from the run folder; give no PROFILE with it")
+        given = [flag for flag, value in (
+            ("PROFILE", args.profiles), ("--models", args.models), ("--runtime", args.runtimes),
+            ("--precisions", args.precisions), ("--threads", args.threads), ("--modes", args.modes),
+            ("--trials", args.trials), ("--quick", args.quick), ("--out", args.out),
+            ("--run-id", args.run_id), ("--seed", args.seed)) if value]
+        if given:
+            raise ProfileError(f"--resume continues a run as it was planned (profiles, matrix, seed and "
+                               f"folder come from RUN_DIR/run.json); drop {', '.join(given)}")
         run_dir = resume(Path(args.resume), report=not args.no_report)
     else:
         if not args.profiles:
@@ -535,12 +615,8 @@ def cmd_demo(args: Any) -> int:
 
 
 def _device_check(dev: Any, runtimes: list[str]) -> list[str]:
-    if not hasattr(dev, "check"):
-        return []
-    try:
-        return list(dev.check(runtimes=runtimes))
-    except TypeError:  # a transport whose check() takes no runtimes
-        return list(dev.check())
+    """What the device lacks to run these runtimes (every transport has check(runtimes=...))."""
+    return list(dev.check(runtimes=runtimes))
 
 
 def check_profiles(paths: list[str]) -> int:
@@ -552,14 +628,17 @@ def check_profiles(paths: list[str]) -> int:
     bad = 0
     for prof in profiles:
         print(f"{prof.name} ({prof.kind}, {prof.path}): profile and models ok")
+        dev = None
         try:
             dev = make_device(prof.device)
             problems = _device_check(dev, prof.matrix["runtimes"])
             info = dev.probe() if not problems else {}
-            dev.close()
         except HarnessError as exc:
             problems = [str(exc)]
             info = {}
+        finally:
+            if dev is not None:
+                dev.close()
         if info:
             from .devices.probe import describe
 

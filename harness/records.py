@@ -15,7 +15,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 from .errors import RunDirError
 
@@ -26,7 +25,6 @@ STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUS_TIMEOUT = "timeout"
 STATUS_SKIPPED = "skipped"
-STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_TIMEOUT, STATUS_SKIPPED)
 
 RECORDS_FILE = "records.jsonl"
 RUN_FILE = "run.json"
@@ -142,10 +140,21 @@ def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def iter_run_dirs(root: Path) -> Iterator[Path]:
-    for child in sorted(root.iterdir()):
-        if (child / RUN_FILE).exists():
-            yield child
+def job_key(record: dict[str, Any]) -> tuple:
+    """What identifies a job within a run: (device, config_id, mode, trial)."""
+    return (record.get("device"), record.get("config_id"), record.get("mode"), record.get("trial"))
+
+
+def latest_per_job(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per job, the last one written: a job rerun by --resume (after it was skipped
+    because its device was lost) replaces its earlier record. Order of first appearance is kept."""
+    latest: dict[tuple, dict[str, Any]] = {}
+    for rec in records:
+        key = job_key(rec)
+        if key in latest:
+            del latest[key]  # re-insert: the rerun takes the place of its last occurrence
+        latest[key] = rec
+    return list(latest.values())
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
