@@ -136,7 +136,7 @@ def median_window_ratio(num: Mapping[int, Sequence[float]], den: Mapping[int, Se
     reps = np.median(chosen, axis=1)
     alpha = (1.0 - conf) / 2.0
     lo, hi = np.quantile(reps, [alpha, 1.0 - alpha])
-    return WindowRatio(point, float(min(lo, point)), float(max(hi, point)), k, tuple(ratios), method, conf)
+    return WindowRatio(point, float(lo), float(hi), k, tuple(ratios), method, conf)
 
 
 def trials_of(records: Sequence[dict], config_id: str) -> dict[int, list[float]]:

@@ -122,3 +122,31 @@ def test_a_bad_threshold_is_a_clear_error(base, bad):
 
 def test_compare_with_a_folder_that_is_not_a_run_names_it(base, tmp_path):
     assert_clean_error(edgebench("compare", str(base), str(tmp_path)), str(tmp_path), "not a run folder")
+
+
+def test_a_config_with_no_timing_in_b_is_not_a_failure(base, tmp_path):
+    untimed = copy_run(base, tmp_path / "untimed")
+    path = untimed / "records.jsonl"
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    kept = [r for r in recs if not (r["config_id"] == SLOWED and r["mode"] == "perf")]
+    assert len(kept) < len(recs) and any(r["config_id"] == SLOWED for r in kept)  # accuracy stays
+    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    proc = edgebench("compare", str(base), str(untimed))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = next(line for line in proc.stdout.splitlines() if line.startswith(SLOWED))
+    assert "not timed in B" in line and "newly failing" not in proc.stdout
+
+
+def test_the_interval_covers_the_estimate_when_trials_differ_in_length():
+    import numpy as np
+
+    from harness.report.stats import ratio_of_medians
+
+    rng = np.random.default_rng(0)
+    a = {k: list(rng.normal(100, 2, 3000)) for k in range(3)}
+    # one full trial and two cut short (a burst of load made them hit max_time_s)
+    b = {0: list(rng.normal(100, 2, 3000)), 1: list(rng.normal(130, 2, 40)), 2: list(rng.normal(130, 2, 40))}
+    est = ratio_of_medians(b, a)
+    assert est.ratio == pytest.approx(1.0, abs=0.01)
+    assert est.ci_low <= est.ratio <= est.ci_high
+    assert not est.significant

@@ -63,8 +63,15 @@ def bootstrap_medians(trials: Sequence[Sequence[float]], n_boot: int = N_BOOT,
     chosen = rng.integers(0, n_t, size=(n_boot, n_t)) if n_t > 1 else np.zeros((n_boot, 1), dtype=int)
     u = rng.random((n_boot, n_t, m))
     idx = np.minimum((u * lengths[chosen][:, :, None]).astype(np.int64), lengths[chosen][:, :, None] - 1)
-    values = padded[chosen[:, :, None], idx]
-    return np.median(values.reshape(n_boot, n_t * m), axis=1)
+    values = padded[chosen[:, :, None], idx].reshape(n_boot, n_t * m)
+    # each draw stands for its trial's share of the samples, as in the pooled point estimate: a trial
+    # cut short (fewer runs) must not weigh as much as a full one
+    weights = np.repeat(lengths[chosen].astype(np.float64), m, axis=1)
+    order = np.argsort(values, axis=1)
+    sorted_values = np.take_along_axis(values, order, axis=1)
+    cum = np.cumsum(np.take_along_axis(weights, order, axis=1), axis=1)
+    pos = np.argmax(cum >= cum[:, -1:] / 2.0, axis=1)
+    return sorted_values[np.arange(n_boot), pos]
 
 
 def pooled_median(trials: Sequence[Sequence[float]]) -> float | None:
