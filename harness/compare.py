@@ -7,7 +7,7 @@ bootstrap interval (harness.report.stats) and a mark:
   same              within the threshold
   newly failing     ok in A, failed/timeout/skipped in B;  fixed: the reverse;  failing: both
   not comparable    different device hardware, runtime version, or emulated in one run only
-  only in A / only in B, no timing (a config with accuracy or profiling passes only)
+  only in A / only in B, no timing / not timed in A or B (accuracy or profiling passes only)
 The command exits 2 (RegressionFound) when a row is `worse` or `newly failing`, naming the configs.
 """
 
@@ -94,9 +94,11 @@ def compare_runs(a: RunData, b: RunData, threshold: float) -> list[dict[str, Any
         diff = _device_difference(a, b, ra.get("device"))
         if diff:
             notes.append(diff)
-        if ra.get("median_ms") is None and rb.get("median_ms") is None and \
-                ra.get("status") == rb.get("status") == "ok":
-            row["mark"] = "no timing"  # accuracy or profiling passes only: nothing to compare
+        if ra.get("status") == rb.get("status") == "ok" and \
+                (ra.get("median_ms") is None or rb.get("median_ms") is None):
+            # accuracy or profiling passes only (in one run or both): no timing to compare, no failure
+            row["mark"] = "no timing" if ra.get("median_ms") is None and rb.get("median_ms") is None \
+                else ("not timed in B" if rb.get("median_ms") is None else "not timed in A")
             out.append(row)
             continue
         if not ok_a or not ok_b:
