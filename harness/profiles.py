@@ -160,7 +160,9 @@ def _type_name(t: Any) -> str:
 def _check_table(path: Path, text: str, table: str, data: dict, allowed: dict, problems: list[str]) -> None:
     for key, value in data.items():
         if key not in allowed:
-            close = [k for k in allowed if k.startswith(key[:3])]
+            import difflib
+
+            close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(sorted(allowed))}"
             problems.append(f"{_where(path, text, table, key)}: unknown key {table}.{key}{hint}")
             continue

@@ -264,3 +264,14 @@ def test_import_native_rejects_a_file_that_is_not_tool_output(tmp_path):
                        str(binary), "binary file")
     assert_clean_error(edgebench("import-native", str(tmp_path / "nope.txt"), "--tool", "benchmark_model",
                                  timeout=120), "nope.txt", "no such file")
+
+
+def test_import_native_into_a_closed_pipe_is_quiet():
+    import subprocess
+    import sys
+
+    cmd = (f"{sys.executable} -m harness.cli import-native {DATA / 'tflite_benchmark_model_am62x.txt'} "
+           f"--tool benchmark_model | head -c 10")
+    proc = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and len(proc.stdout) == 10
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr

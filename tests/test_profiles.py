@@ -86,3 +86,26 @@ def test_cli_missing_model_path(tmp_path):
 def test_cli_missing_profile_file(tmp_path):
     proc = edgebench("run", str(tmp_path / "absent.toml"))
     assert_clean_error(proc, "absent.toml", "no such profile")
+
+
+def test_a_misspelt_key_gets_the_closest_suggestion(tmp_path):
+    p = write(tmp_path, '[device]\nname = "x"\nkind = "local"\n[matrix]\ntrails = 3\n')
+    with pytest.raises(ProfileError, match=r"matrix.trails \(did you mean 'trials'\?\)"):
+        load_profiles([str(p)])
+
+
+def test_secret_names_are_whole_words_so_ordinary_settings_stay():
+    from harness.orchestrate import is_secret_name, scrub, secret_values
+
+    assert is_secret_name("DB_PASSWORD") and is_secret_name("hfToken") and is_secret_name("api-key")
+    assert not is_secret_name("TOKENIZERS_PARALLELISM") and not is_secret_name("KEYBOARD")
+    import os
+
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ["EDGEBENCH_TEST_TOKEN"] = "s3cr3t-value-42"
+    try:
+        secrets = secret_values()
+        out = scrub({"error": "use_xnnpack=false; token s3cr3t-value-42", "auth_token": "abc"}, secrets)
+    finally:
+        del os.environ["TOKENIZERS_PARALLELISM"], os.environ["EDGEBENCH_TEST_TOKEN"]
+    assert out == {"error": "use_xnnpack=false; token <redacted>", "auth_token": "<redacted>"}

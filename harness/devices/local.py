@@ -78,7 +78,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
 def describe_exit(res: CommandResult) -> str:
     """'timed out after 30s' / 'killed by SIGSEGV' / 'exit 3', plus the tail of stderr."""
     if res.timed_out:
-        what = f"timed out after {res.duration_s:.0f}s (killed)"
+        what = (f"timed out after {res.duration_s:.0f}s (killed; a longer job needs a larger "
+                f"matrix.job_timeout_s)")
     elif res.returncode is not None and res.returncode < 0:
         try:
             what = f"killed by {signal.Signals(-res.returncode).name}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-import platform
 import tempfile
 from typing import Any
 
@@ -75,10 +74,13 @@ class OrtBackend:
     def set_input(self, x: np.ndarray) -> None:
         inp = self.inputs[0]
         _check_shape(inp.name, tuple(inp.shape), x.shape, self.model_path)
-        dtype = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
-                 "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}.get(inp.type)
+        dtype = {"tensor(float)": np.float32, "tensor(float16)": np.float16}.get(inp.type)
         if dtype is None:
-            raise RunnerError(f"{self.model_path}: unsupported input type {inp.type}")
+            # an integer input needs the model's own scale and zero point, which ONNX does not attach to
+            # graph inputs; casting float data would be silently wrong
+            raise RunnerError(f"{self.model_path}: input {inp.name!r} is {inp.type}; edgebench feeds "
+                              f"float data to ONNX models (export int8 models with float input and QDQ "
+                              f"nodes, as the zoo does)")
         self.feed = {inp.name: np.ascontiguousarray(x.astype(dtype, copy=False))}
         self._io = self._bind()
         self._last = None
@@ -116,10 +118,9 @@ class OrtBackend:
         return tuple(d if isinstance(d, int) and d > 0 else 1 for d in self.inputs[0].shape)
 
     def invoke(self) -> None:
-        if self._io is not None:
-            self.session.run_with_iobinding(self._io)
-        else:
-            self._last = self.session.run(None, self.feed)
+        """Used where IOBinding is not possible (dynamic output shapes); set_input otherwise replaces
+        it with a partial of run_with_iobinding."""
+        self._last = self.session.run(None, self.feed)
 
     def outputs(self) -> np.ndarray:
         """The first output of the last invoke() (the model is not run again)."""
@@ -252,6 +253,3 @@ def make_backend(job: dict) -> Any:
         return TfliteBackend(job["model_path"], job.get("threads", 1), job.get("xnnpack", True))
     raise RunnerError(f"unknown runtime {runtime!r}; use onnxruntime or tflite")
 
-
-def arch() -> str:
-    return platform.machine()
