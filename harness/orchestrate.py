@@ -33,8 +33,9 @@ from .records import (RECORD_SCHEMA_VERSION, RECORDS_FILE, RUN_FILE, RUN_SCHEMA_
                       append_record, job_key, latest_per_job, read_records, truncate_partial_line,
                       write_json_atomic)
 
-SECRET_WORDS = ("password", "passwd", "pass", "pwd", "token", "secret", "apikey", "key", "credential",
-                "credentials", "auth")
+# whole words of a variable or key name (PWD is the working directory, SSH_AUTH_SOCK a socket path)
+SECRET_WORDS = ("password", "passwd", "passphrase", "token", "secret", "apikey", "key", "credential",
+                "credentials")
 # values too common to redact inside other strings (TOKENIZERS_PARALLELISM=false is no secret)
 _TRIVIAL_VALUES = {"true", "false", "yes", "no", "on", "off", "none", "null"}
 
@@ -210,6 +211,18 @@ class RunWriter:
     @property
     def records_path(self) -> Path:
         return self.run_dir / RECORDS_FILE
+
+    def recorded_key(self, spec: JobSpec) -> tuple:
+        """The job's key as its record carries it (a secret inside a model path is redacted there)."""
+        return tuple(scrub(list(spec.key), self.secrets))
+
+    def done_jobs(self, jobs: dict[str, list[JobSpec]], include_skipped: bool) -> set:
+        """Planned job keys that have a current record (skipped ones only if include_skipped)."""
+        if not self.records_path.exists():
+            return set()
+        recorded = {job_key(r) for r in latest_per_job(read_records(self.records_path).records)
+                    if include_skipped or r.get("status") != STATUS_SKIPPED}
+        return {j.key for js in jobs.values() for j in js if self.recorded_key(j) in recorded}
 
     def append(self, record: dict[str, Any]) -> None:
         """Append a record; a write that fails (disk full) stops the run with the records so far intact."""
@@ -514,8 +527,7 @@ def _execute_locked(profiles, writer: RunWriter, jobs, done: set, report: bool,
         writer.update_meta(status="interrupted", interrupted_at=now)
         raise HarnessError(f"interrupted; the records so far are in {writer.records_path}. "
                            f"Continue with: edgebench run --resume {writer.run_dir}")
-    recorded = {job_key(r) for r in read_records(writer.records_path).records} \
-        if writer.records_path.exists() else set()
+    recorded = writer.done_jobs(jobs, include_skipped=True)
     missing = [j for js in jobs.values() for j in js if j.key not in recorded]
     writer.update_meta(status="incomplete" if missing else "complete", finished_at=now)
     if report and (recorded or not missing):
@@ -555,13 +567,9 @@ def resume(run_dir: Path, report: bool = True) -> Path:
     if truncate_partial_line(records_path):
         print(f"edgebench: dropped a cut-off last line of {records_path}; that job runs again",
               file=sys.stderr)
-    done: set = set()
-    if records_path.exists():
-        # skipped jobs (their device was lost) run again; every other outcome stands
-        done = {job_key(r) for r in latest_per_job(read_records(records_path).records)
-                if r.get("status") != STATUS_SKIPPED}
-    devices = open_devices(profiles)
     writer = RunWriter(run_dir, meta)
+    done = writer.done_jobs(jobs, include_skipped=False)  # skipped jobs (device lost) run again
+    devices = open_devices(profiles)
     missing = sum(1 for js in jobs.values() for j in js if j.key not in done)
     print(f"edgebench: resuming {run_dir}: {len(done)} jobs recorded, {missing} to run", file=sys.stderr)
     writer.update_meta(status="running", resumed_at=dt.datetime.now(dt.timezone.utc).isoformat(),

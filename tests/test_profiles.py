@@ -109,3 +109,12 @@ def test_secret_names_are_whole_words_so_ordinary_settings_stay():
     finally:
         del os.environ["TOKENIZERS_PARALLELISM"], os.environ["EDGEBENCH_TEST_TOKEN"]
     assert out == {"error": "use_xnnpack=false; token <redacted>", "auth_token": "<redacted>"}
+
+
+def test_ordinary_environment_variables_are_not_secrets():
+    from harness.orchestrate import is_secret_name
+
+    for name in ("PWD", "OLDPWD", "SSH_AUTH_SOCK", "PATH", "HOME", "TOKENIZERS_PARALLELISM", "KEYBOARD"):
+        assert not is_secret_name(name), name
+    for name in ("GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD", "OPENAI_API_KEY", "ssh_passphrase"):
+        assert is_secret_name(name), name
