@@ -97,11 +97,9 @@ def ratio_of_medians(num_trials: Mapping[int, Sequence[float]], den_trials: Mapp
         boots = bn / bd
     boots = boots[np.isfinite(boots)]
     lo, hi = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))) if boots.size else (None, None)
-    per_trial = []
-    for k in sorted(set(num_trials) & set(den_trials)):
-        a, b = _clean([num_trials[k]]), _clean([den_trials[k]])
-        if a and b and np.median(b[0]) > 0:
-            per_trial.append(float(np.median(a[0]) / np.median(b[0])))
+    from ..ratios import window_ratios
+
+    per_trial = list(window_ratios(num_trials, den_trials).values())
     return RatioEstimate(
         ratio=mn / md, ci_low=lo, ci_high=hi,
         trial_ratio=float(np.median(per_trial)) if per_trial else None,
