@@ -202,5 +202,5 @@ def report_run(run_dir: Path, html: bool = True, stream=None) -> dict[str, Path]
 def cmd_report(args: Any) -> int:
     outputs = report_run(Path(args.run_dir), html=not args.no_html)
     for name, path in outputs.items():
-        print(f"{name:12s} {path}")
+        print(f"{name:16s} {path}")
     return 0

@@ -609,8 +609,8 @@ def _print_outputs(run_dir: Path) -> None:
     for name in ("summary.csv", "pairs.csv", "opbreakdown.csv", "report.html"):
         path = run_dir / name
         if path.exists():
-            print(f"{name:12s} {path}")
-    print(f"{'records':12s} {run_dir / RECORDS_FILE}")
+            print(f"{name:16s} {path}")
+    print(f"{'records':16s} {run_dir / RECORDS_FILE}")
 
 
 def cmd_demo(args: Any) -> int:
