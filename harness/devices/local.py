@@ -120,22 +120,16 @@ class LocalDevice:
         return probe_local(self.python)
 
     def prepare(self, files: Sequence[Path]) -> dict[str, str]:
-        missing = [str(f) for f in files if not Path(f).exists()]
-        if missing:
-            raise DeviceError(f"{self.name}: missing files: {', '.join(missing)}")
-        return {str(f): str(Path(f).resolve()) for f in files}
+        return host_paths(self.name, files)
 
     def run(self, argv: Sequence[str], timeout: float) -> CommandResult:
         return run_process(argv, timeout)
 
     def push(self, local: Path, remote: str) -> None:
-        if Path(local).resolve() != Path(remote).resolve():
-            import shutil
-
-            shutil.copy2(local, remote)
+        copy_on_host(Path(local), Path(remote))
 
     def pull(self, remote: str, local: Path) -> None:
-        self.push(Path(remote), str(local))
+        copy_on_host(Path(remote), Path(local))
 
     def close(self) -> None:
         import shutil
@@ -177,6 +171,21 @@ class LocalDevice:
                                       cwd=str(self._scratch)))
         result.update(job_temperature_fields(before, temperature_local()))
         return result
+
+
+def host_paths(device: str, files: Sequence[Path]) -> dict[str, str]:
+    """For devices that read this host's files directly (local, qemu): nothing to copy, only check."""
+    missing = [str(f) for f in files if not Path(f).exists()]
+    if missing:
+        raise DeviceError(f"{device}: missing files: {', '.join(missing)}")
+    return {str(f): str(Path(f).resolve()) for f in files}
+
+
+def copy_on_host(src: Path, dst: Path) -> None:
+    if src.resolve() != dst.resolve():
+        import shutil
+
+        shutil.copy2(src, dst)
 
 
 def execute_in_scratch(job: dict[str, Any], scratch: Path, cores: Sequence[int] | None,

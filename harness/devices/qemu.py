@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import DeviceError, ProfileError
 from . import qemu_setup
 from .base import CommandResult, tail
-from .local import execute_in_scratch, run_process
+from .local import copy_on_host, execute_in_scratch, host_paths, run_process
 
 # argv[0] names that mean "the device's Python" in run().
 PYTHON_NAMES = ("python", "python3", qemu_setup.PYTHON)
@@ -113,10 +113,7 @@ class QemuDevice:
         """Nothing to copy (the emulated process reads this host's files); check they exist."""
         self._ready()
         self._bundle_dir()
-        missing = [str(f) for f in files if not Path(f).exists()]
-        if missing:
-            raise DeviceError(f"{self.name}: missing files: {', '.join(missing)}")
-        return {str(f): str(Path(f).resolve()) for f in files}
+        return host_paths(self.name, files)
 
     def run(self, argv: Sequence[str], timeout: float) -> CommandResult:
         """Run argv under emulation: argv[0] `python3` is the sysroot's Python; anything else is an
@@ -135,11 +132,10 @@ class QemuDevice:
         return run_process(full, timeout, env=self.guest_env(), cwd=str(self._scratch_dir()))
 
     def push(self, local: Path, remote: str) -> None:
-        if Path(local).resolve() != Path(remote).resolve():
-            shutil.copy2(local, remote)
+        copy_on_host(Path(local), Path(remote))
 
     def pull(self, remote: str, local: Path) -> None:
-        self.push(Path(remote), str(local))
+        copy_on_host(Path(remote), Path(local))
 
     def close(self) -> None:
         if self._scratch is not None:
