@@ -60,3 +60,19 @@ def small_tmpfs(path: Path, size: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
+
+
+def real_ort_profile(model: Path, tmp_path: Path, runs: int = 3) -> str:
+    """The JSON trace ONNX Runtime writes with profiling on (what onnxruntime_perf_test -p writes)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(tmp_path / "ort_profile")
+    sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    x = np.zeros([d if isinstance(d, int) else 1 for d in inp.shape], dtype=np.float32)
+    for _ in range(runs):
+        sess.run(None, {inp.name: x})
+    return Path(sess.end_profiling()).read_text()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from adbserver import AdbServer, FakeDevice
-from conftest import REPO, ZOO, edgebench, need
+from conftest import REPO, ZOO, edgebench, need, real_ort_profile
 
 from harness.devices.adb import DEFAULT_WORKDIR, AdbDevice
 from harness.errors import DeviceError, DeviceLost, ProfileError
@@ -244,29 +244,13 @@ def test_native_runner_parses_benchmark_model_and_onnxruntime_perf_test(tmp_path
     assert skipped["status"] == "skipped" and "accuracy" in skipped["error"]
 
 
-def _real_ort_profile(model: Path, tmp_path: Path) -> str:
-    """The JSON trace ONNX Runtime writes with profiling on (what onnxruntime_perf_test -p writes)."""
-    import numpy as np
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.enable_profiling = True
-    opts.profile_file_prefix = str(tmp_path / "ort_profile")
-    sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    x = np.zeros([d if isinstance(d, int) else 1 for d in inp.shape], dtype=np.float32)
-    for _ in range(3):
-        sess.run(None, {inp.name: x})
-    return Path(sess.end_profiling()).read_text()
-
-
 def test_native_profile_mode_keeps_the_op_tables_and_pulls_the_ort_profile(tmp_path):
     onnx_model = digits("digits-separable-onnx-fp32.onnx")
     ort_tool = ('p=""; while [ $# -gt 0 ]; do [ "$1" = -p ] && p="$2"; shift; done\n'
                 'cp /data/local/tmp/trace.json "${p}_2024-05-01_10-00-00.json"\n' + printing_tool(ORT_OUT))
     bm_tool = printing_tool((DATA / "benchmark_model_tf2_3_profiling_format.txt").read_text())
     fake = FakeDevice(executables={"/data/local/tmp/bm": bm_tool, "/data/local/tmp/ort": ort_tool},
-                      files={"/data/local/tmp/trace.json": _real_ort_profile(onnx_model, tmp_path)})
+                      files={"/data/local/tmp/trace.json": real_ort_profile(onnx_model, tmp_path)})
     with AdbServer([fake]) as srv:
         dev = phone(srv, runner="native", benchmark_model="/data/local/tmp/bm",
                     onnxruntime_perf_test="/data/local/tmp/ort")

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_clean_error, edgebench
+from conftest import REPO, assert_clean_error, edgebench, real_ort_profile
 
 from harness.native import (
     NativeOutputError,
@@ -212,19 +212,8 @@ def test_onnxruntime_perf_test_argv_follows_the_job():
 
 
 def test_ort_profile_rows_from_a_real_onnxruntime_profile(tmp_path, zoo_manifest):
-    import numpy as np
-    import onnxruntime as ort
-
     model = REPO / "models" / "zoo" / "digits" / "digits-separable-onnx-fp32.onnx"
-    opts = ort.SessionOptions()
-    opts.enable_profiling = True
-    opts.profile_file_prefix = str(tmp_path / "ort_profile")
-    sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    x = np.zeros([d if isinstance(d, int) else 1 for d in inp.shape], dtype=np.float32)
-    for _ in range(3):
-        sess.run(None, {inp.name: x})
-    events = json.loads(Path(sess.end_profiling()).read_text())
+    events = json.loads(real_ort_profile(model, tmp_path))
     rows = parse_ort_profile(events)
     assert rows and all(r["count"] == 3 for r in rows)
     assert {"Conv"} <= {r["op_type"] for r in rows}
