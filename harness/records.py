@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,24 @@ from .errors import RunDirError
 RECORD_SCHEMA_VERSION = 1
 RUN_SCHEMA_VERSION = 1
 
-STATUS_OK = "ok"
-STATUS_FAILED = "failed"
-STATUS_TIMEOUT = "timeout"
-STATUS_SKIPPED = "skipped"
+
+
+class Status(str, Enum):
+    """A job's outcome. A str enum: records store the plain value ("ok"), and Status.OK == "ok"."""
+
+    OK = "ok"
+    FAILED = "failed"      # the runner ran and failed, or the device refused the job
+    TIMEOUT = "timeout"    # killed at matrix.job_timeout_s
+    SKIPPED = "skipped"    # never ran (device lost or not ready); --resume runs it again
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STATUS_OK = Status.OK
+STATUS_FAILED = Status.FAILED
+STATUS_TIMEOUT = Status.TIMEOUT
+STATUS_SKIPPED = Status.SKIPPED
 
 RECORDS_FILE = "records.jsonl"
 RUN_FILE = "run.json"

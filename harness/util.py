@@ -1,0 +1,71 @@
+"""Small helpers every room uses: file hashing, atomic writes, text tables, tails of long output.
+
+Nothing here imports anything heavy (numpy, pandas, runtimes): the CLI and the device threads use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+TAIL_CHARS = 2000
+
+
+def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks (a 100 MB model never sits in memory whole)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write via a temp file beside `path`, fsync, then rename: a reader (or a kill at any moment)
+    sees the old file or the new one, never half of one. The temp file is removed if the write fails."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path | str, obj: Any, default: Any = None) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=default) + "\n")
+
+
+def tail(text: str | None, limit: int = TAIL_CHARS) -> str:
+    """The last `limit` characters of a long output, marked with '...' when cut."""
+    text = text or ""
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def text_table(header: Sequence[str], rows: Iterable[Sequence[Any]], right: Iterable[int] = (),
+               rule: bool = True) -> str:
+    """Fixed-width text: columns padded to their widest cell, those in `right` right-aligned,
+    a rule of dashes under the header."""
+    table = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    right = set(right)
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             .rstrip() for row in table]
+    if rule:
+        lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
