@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .records import RECORDS_FILE, latest_per_job, load_run
+from .errors import RunDirError
+from .records import RECORDS_FILE, Status, latest_per_job, load_run
+from .util import text_table
 
 SUMMARY_COLUMNS = [
     "device", "config_id", "model", "family", "twin", "runtime", "runtime_version", "precision",
@@ -23,7 +25,8 @@ SUMMARY_COLUMNS = [
     "reference_accuracy_pct", "accuracy_gap_pts", "n_eval", "delegation", "emulated", "arch", "error",
 ]
 
-STATUS_RANK = {"ok": 0, "skipped": 1, "timeout": 2, "failed": 3}
+# the worst status of a config's jobs is the config's status
+STATUS_RANK = {s.value: rank for rank, s in enumerate((Status.OK, Status.SKIPPED, Status.TIMEOUT, Status.FAILED))}
 
 
 def _median(values: list[float]) -> float | None:
@@ -50,14 +53,14 @@ def summarize_records(records: list[dict[str, Any]]):
     for recs in groups.values():
         first = recs[0]
         perf = [r for r in recs if r.get("mode") == "perf"]
-        perf_ok = [r for r in perf if r.get("status") == "ok" and r.get("latency_ns")]
+        perf_ok = [r for r in perf if r.get("status") == Status.OK and r.get("latency_ns")]
         # native tools (benchmark_model, onnxruntime_perf_test) print statistics, not samples
-        perf_native = [r for r in perf if r.get("status") == "ok" and not r.get("latency_ns")
+        perf_native = [r for r in perf if r.get("status") == Status.OK and not r.get("latency_ns")
                        and r.get("latency_summary_ns")]
-        acc = [r for r in recs if r.get("mode") == "accuracy" and r.get("status") == "ok"]
-        statuses = [r.get("status", "failed") for r in recs if r.get("mode") in ("perf", "accuracy")]
-        worst = max(statuses or ["ok"], key=lambda s: STATUS_RANK.get(s, 3))
-        errors = [r.get("error") for r in recs if r.get("status") != "ok" and r.get("error")]
+        acc = [r for r in recs if r.get("mode") == "accuracy" and r.get("status") == Status.OK]
+        statuses = [r.get("status", Status.FAILED.value) for r in recs if r.get("mode") in ("perf", "accuracy")]
+        worst = max(statuses or [Status.OK.value], key=lambda s: STATUS_RANK.get(s, 3))
+        errors = [r.get("error") for r in recs if r.get("status") != Status.OK and r.get("error")]
         row: dict[str, Any] = {k: first.get(k) for k in (
             "device", "config_id", "model", "family", "twin", "runtime", "precision", "threads",
             "xnnpack", "model_bytes", "params", "macs", "emulated")}
@@ -68,25 +71,7 @@ def summarize_records(records: list[dict[str, Any]]):
         row["arch"] = src.get("arch")
         row["trials"] = len(perf_ok)
         if perf_ok:
-            samples = np.concatenate([np.asarray(r["latency_ns"], dtype=np.float64) for r in perf_ok])
-            row["n"] = int(samples.size)
-            row["median_ms"] = float(np.median(samples)) / 1e6
-            row["mean_ms"] = float(samples.mean()) / 1e6
-            row["p90_ms"] = float(np.percentile(samples, 90)) / 1e6
-            row["p99_ms"] = float(np.percentile(samples, 99)) / 1e6
-            row["std_ms"] = float(samples.std(ddof=1)) / 1e6 if samples.size > 1 else 0.0
-            row["cv_pct"] = 100.0 * row["std_ms"] / row["mean_ms"] if row["mean_ms"] else None
-            row["min_ms"] = float(samples.min()) / 1e6
-            row["max_ms"] = float(samples.max()) / 1e6
-            tmeds = [float(np.median(r["latency_ns"])) / 1e6 for r in perf_ok]
-            row["trial_medians_ms"] = ";".join(f"{m:.4f}" for m in tmeds)
-            row["trial_cv_pct"] = (100.0 * float(np.std(tmeds, ddof=1)) / float(np.mean(tmeds))
-                                   if len(tmeds) > 1 else None)
-            row["init_ms"] = _ms(_median([r.get("init_ns") for r in perf_ok]))
-            row["first_inference_ms"] = _ms(_median([r.get("first_inference_ns") for r in perf_ok]))
-            row["peak_rss_mb"] = _mb(_median([r.get("peak_rss_bytes") for r in perf_ok]))
-            row["rss_after_load_mb"] = _mb(_median([r.get("rss_after_load_bytes") for r in perf_ok]))
-            row["delegation"] = _delegation_text(perf_ok[0].get("delegation"))
+            _sample_stats(row, perf_ok)
         elif perf_native:
             _native_stats(row, perf_native)
         else:
@@ -105,6 +90,29 @@ def summarize_records(records: list[dict[str, Any]]):
         if col not in df.columns:
             df[col] = None
     return df[SUMMARY_COLUMNS + [c for c in df.columns if c not in SUMMARY_COLUMNS]]
+
+
+def _sample_stats(row: dict[str, Any], perf_ok: list[dict[str, Any]]) -> None:
+    """Latency statistics pooled over the samples of every ok perf trial, and the spread between trials."""
+    samples = np.concatenate([np.asarray(r["latency_ns"], dtype=np.float64) for r in perf_ok])
+    row["n"] = int(samples.size)
+    row["median_ms"] = float(np.median(samples)) / 1e6
+    row["mean_ms"] = float(samples.mean()) / 1e6
+    row["p90_ms"] = float(np.percentile(samples, 90)) / 1e6
+    row["p99_ms"] = float(np.percentile(samples, 99)) / 1e6
+    row["std_ms"] = float(samples.std(ddof=1)) / 1e6 if samples.size > 1 else 0.0
+    row["cv_pct"] = 100.0 * row["std_ms"] / row["mean_ms"] if row["mean_ms"] else None
+    row["min_ms"] = float(samples.min()) / 1e6
+    row["max_ms"] = float(samples.max()) / 1e6
+    tmeds = [float(np.median(r["latency_ns"])) / 1e6 for r in perf_ok]
+    row["trial_medians_ms"] = ";".join(f"{m:.4f}" for m in tmeds)
+    row["trial_cv_pct"] = (100.0 * float(np.std(tmeds, ddof=1)) / float(np.mean(tmeds))
+                           if len(tmeds) > 1 else None)
+    row["init_ms"] = _ms(_median([r.get("init_ns") for r in perf_ok]))
+    row["first_inference_ms"] = _ms(_median([r.get("first_inference_ns") for r in perf_ok]))
+    row["peak_rss_mb"] = _mb(_median([r.get("peak_rss_bytes") for r in perf_ok]))
+    row["rss_after_load_mb"] = _mb(_median([r.get("rss_after_load_bytes") for r in perf_ok]))
+    row["delegation"] = _delegation_text(perf_ok[0].get("delegation"))
 
 
 def _native_stats(row: dict[str, Any], recs: list[dict[str, Any]]) -> None:
@@ -158,19 +166,14 @@ def format_table(df) -> str:
             return f"{v:.1f}" if key != "accuracy_gap_pts" else f"{v:+.1f}"
         return str(v)
 
-    table = [[h for _, h in cols]] + [[fmt(r[k], k) for k, _ in cols] for r in df.to_dict("records")]
-    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
-    lines = ["  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-             for row in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    rows = [[fmt(r[k], k) for k, _ in cols] for r in df.to_dict("records")]
+    return text_table([h for _, h in cols], rows, right=range(4, len(cols)))
 
 
-def read_run(run_dir: Path, label: str = "") -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """run.json and the readable records of a run folder; lines that could not be read are named on
-    stderr, and a run with no readable record is an error."""
-    from .errors import RunDirError
-
+def read_run_and_skipped(run_dir: Path, label: str = ""
+                         ) -> tuple[dict[str, Any], list[dict[str, Any]], list[tuple[int, str]]]:
+    """run.json, the readable records (the latest of each job) and the (line, why) of the lines that
+    could not be read, which are named on stderr; a run with no readable record is an error."""
     run_dir = Path(run_dir)
     meta, read = load_run(run_dir)
     for lineno, why in read.skipped:
@@ -178,25 +181,21 @@ def read_run(run_dir: Path, label: str = "") -> tuple[dict[str, Any], list[dict[
     if not read.records:
         raise RunDirError(f"{run_dir}{f' ({label})' if label else ''}: no readable records yet; run the "
                           f"profile again or resume it")
-    return meta, latest_per_job(read.records)
+    return meta, latest_per_job(read.records), read.skipped
+
+
+def read_run(run_dir: Path, label: str = "") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """run.json and the readable records of a run folder (see `read_run_and_skipped`)."""
+    meta, records, _ = read_run_and_skipped(run_dir, label)
+    return meta, records
 
 
 def report_run(run_dir: Path, html: bool = True, stream=None) -> dict[str, Path]:
-    """Read a run folder and write summary.csv, then the pairs view, warnings and HTML."""
-    from .report import write_report
+    """The report of a run folder; the files are written by harness.report.write (this module writes
+    nothing)."""
+    from .report.write import report_run as write_run_report
 
-    stream = stream or sys.stdout
-    run_dir = Path(run_dir)
-    meta, records = read_run(run_dir)
-    summary = summarize_records(records)
-    outputs = {"summary.csv": run_dir / "summary.csv"}
-    summary.to_csv(outputs["summary.csv"], index=False)
-    outputs.update(write_report(run_dir, meta, records, summary, html=html))
-    print(format_table(summary), file=stream)
-    if meta.get("status") not in (None, "complete"):
-        print(f"note: this run is {meta.get('status')}; the table shows the jobs recorded so far",
-              file=stream)
-    return outputs
+    return write_run_report(run_dir, html=html, stream=stream)
 
 
 def cmd_report(args: Any) -> int:

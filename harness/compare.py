@@ -1,7 +1,7 @@
 """`edgebench compare RUN_A RUN_B`: what changed between two runs, as a CI gate.
 
 Configs are joined by config_id. Each row gets the ratio B/A of the median latencies with a 95%
-bootstrap interval (harness.report.stats) and a mark:
+bootstrap interval (harness.stats) and a mark:
   worse / better    the interval excludes 1 and the change is beyond the threshold
   ~                 the change is beyond the threshold but the interval includes 1 (not significant)
   same              within the threshold
@@ -49,7 +49,7 @@ def parse_threshold(text: str) -> float:
 
 def load(run_dir: Path | str, label: str) -> RunData:
     from .collect import read_run, summarize_records
-    from .report.stats import trials_by_config
+    from .stats import trials_by_config
 
     run_dir = Path(run_dir)
     meta, records = read_run(run_dir, label)
@@ -69,7 +69,7 @@ def _device_difference(a: RunData, b: RunData, device: str | None) -> str | None
 
 def compare_runs(a: RunData, b: RunData, threshold: float) -> list[dict[str, Any]]:
     """One row per config_id of either run (A's order, then B's new ones)."""
-    from .report.stats import ratio_of_medians
+    from .stats import ratio_of_medians
 
     out = []
     for cid in list(a.rows) + [c for c in b.rows if c not in a.rows]:

@@ -1,27 +1,41 @@
 """Result records: one JSON object per (device, job, trial), appended to records.jsonl as each job ends.
 
-A record is a plain dict (JSON-friendly, stable keys, units in the names). Failures are records too
-(status failed | timeout | skipped, with `error`), never missing rows. Metadata common to a run lives
-once in run.json.
+A record is a plain dict (JSON-friendly, stable keys, units in the names; harness.keys lists them).
+Failures are records too (status failed | timeout | skipped, with `error`), never missing rows.
+Metadata common to a run lives once in run.json.
 
-Schema changelog (bump RECORD_SCHEMA_VERSION and add an upgrade step in `upgrade_record`):
-  1: first version.
+Both files carry `schema_version`. A file from a newer edgebench is refused with one line naming it;
+an older one is brought up to date on reading by a chain of `upgrade_to_N` steps (asv's pattern), one
+per version, so a run recorded long ago still reports and compares.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from .errors import RunDirError
+from .keys import RUNNER_RECORD_KEYS
+from .runner import RUNNER_PROTOCOL_VERSION
+from .util import atomic_write_json
 
+# records.jsonl schema changelog (bump, then add `upgrade_to_N` to RECORD_UPGRADES):
+#   1: first version (a record without `schema_version` is read as 1).
 RECORD_SCHEMA_VERSION = 1
+
+# run.json schema changelog (bump, then add `upgrade_to_N` to RUN_UPGRADES):
+#   1: first version.
 RUN_SCHEMA_VERSION = 1
 
+Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
+# target version -> the step that turns a version N-1 object into version N
+RECORD_UPGRADES: dict[int, Upgrade] = {}
+RUN_UPGRADES: dict[int, Upgrade] = {}
 
 
 class Status(str, Enum):
@@ -44,14 +58,8 @@ STATUS_SKIPPED = Status.SKIPPED
 RECORDS_FILE = "records.jsonl"
 RUN_FILE = "run.json"
 
-# Keys the runner fills (see harness/runner). The harness adds the job/config identity around them.
-RUNNER_KEYS = (
-    "status", "error", "runtime", "runtime_impl", "runtime_version", "numpy_version",
-    "python_version", "arch", "mode", "threads", "xnnpack", "latency_ns", "warmup_ns",
-    "init_ns", "first_inference_ns", "rss_after_imports_bytes", "rss_after_load_bytes",
-    "rss_after_first_bytes", "peak_rss_bytes", "accuracy", "n_eval", "predictions", "delegation",
-    "stop_reason", "affinity",
-)
+# Keys the runner fills (see harness/runner and harness.keys). The harness adds the job identity.
+RUNNER_KEYS = tuple(RUNNER_RECORD_KEYS)
 
 
 def append_record(path: Path, record: dict[str, Any]) -> None:
@@ -125,7 +133,7 @@ def read_records(path: Path) -> ReadResult:
         if not isinstance(obj, dict) or "status" not in obj:
             result.skipped.append((lineno, "not a record (no status)"))
             continue
-        result.records.append(upgrade_record(obj))
+        result.records.append(upgrade_record(obj, f"{path}:{lineno}"))
     return result
 
 
@@ -144,15 +152,42 @@ def truncate_partial_line(path: Path) -> bool:
     return True
 
 
-def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
-    """Bring an older record up to RECORD_SCHEMA_VERSION (a chain of steps, one per version)."""
-    version = record.get("schema_version", 1)
-    if version > RECORD_SCHEMA_VERSION:
-        raise RunDirError(
-            f"record schema_version {version} is newer than this edgebench understands "
-            f"({RECORD_SCHEMA_VERSION}); upgrade edgebench"
-        )
-    return record
+def upgrade(obj: dict[str, Any], current: int, steps: dict[int, Upgrade], source: str,
+            what: str) -> dict[str, Any]:
+    """`obj` brought up to schema `current` through `steps`; a newer or unknown version is refused
+    with one line naming `source` (the file, and line)."""
+    version = obj.get("schema_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise RunDirError(f"{source}: {what} schema_version {version!r} is not a version number; "
+                          f"the file is damaged or was not written by edgebench")
+    if version > current:
+        raise RunDirError(f"{source}: {what} schema_version {version} is newer than this edgebench "
+                          f"reads ({current}); upgrade edgebench to read it")
+    while version < current:
+        step = steps.get(version + 1)
+        if step is None:
+            raise RunDirError(f"{source}: {what} schema_version {version} is older than this edgebench "
+                              f"can upgrade; report it with an older edgebench")
+        obj = step(dict(obj))
+        version += 1
+        obj["schema_version"] = version
+    return obj
+
+
+def upgrade_record(record: dict[str, Any], source: str = "record") -> dict[str, Any]:
+    """A record at RECORD_SCHEMA_VERSION; refused when its schema or its runner protocol is newer."""
+    protocol = record.get("runner_protocol")
+    if isinstance(protocol, int) and protocol > RUNNER_PROTOCOL_VERSION:
+        raise RunDirError(f"{source}: written by a runner of protocol {protocol}, newer than this "
+                          f"edgebench reads ({RUNNER_PROTOCOL_VERSION}); upgrade edgebench to read it")
+    if "schema_version" not in record:
+        return record  # records before schema_version was written are version 1
+    return upgrade(record, RECORD_SCHEMA_VERSION, RECORD_UPGRADES, source, "record")
+
+
+def upgrade_run_meta(meta: dict[str, Any], source: str) -> dict[str, Any]:
+    """run.json at RUN_SCHEMA_VERSION; refused when newer."""
+    return upgrade(meta, RUN_SCHEMA_VERSION, RUN_UPGRADES, source, "run.json")
 
 
 def job_key(record: dict[str, Any]) -> tuple:
@@ -173,14 +208,8 @@ def latest_per_job(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON via a temp file + rename, so a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True, default=_json_default)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write JSON via a temp file + fsync + rename, so a reader never sees half a file."""
+    atomic_write_json(path, obj, default=_json_default)
 
 
 def load_run(run_dir: Path) -> tuple[dict[str, Any], ReadResult]:
@@ -197,6 +226,9 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], ReadResult]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise RunDirError(f"{meta_path}: not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise RunDirError(f"{meta_path}: not a run.json (a JSON object is expected)")
+    meta = upgrade_run_meta(meta, str(meta_path))
     records_path = run_dir / RECORDS_FILE
     if not records_path.exists():
         return meta, ReadResult()

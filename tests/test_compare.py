@@ -140,7 +140,7 @@ def test_a_config_with_no_timing_in_b_is_not_a_failure(base, tmp_path):
 def test_the_interval_covers_the_estimate_when_trials_differ_in_length():
     import numpy as np
 
-    from harness.report.stats import ratio_of_medians
+    from harness.stats import ratio_of_medians
 
     rng = np.random.default_rng(0)
     a = {k: list(rng.normal(100, 2, 3000)) for k in range(3)}

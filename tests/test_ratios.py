@@ -1,4 +1,4 @@
-"""The pair ratio aggregated over trial windows (harness.ratios), on synthetic samples with known truth."""
+"""The pair ratio aggregated over trial windows (harness.stats), on synthetic samples with known truth."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from harness.ratios import (median_window_ratio, order_statistic_interval, pooled_ratio, trials_of,
-                            window_ratios)
+from harness.stats import (median_window_ratio, order_statistic_interval, pooled_ratio, trials_of,
+                           window_ratios)
 
 TRUE_RATIO = 3.0  # standard / separable
 

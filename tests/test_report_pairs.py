@@ -8,7 +8,7 @@ import pytest
 
 from harness.collect import summarize_records
 from harness.report.pairs import build_pairs
-from harness.report.stats import ratio_of_medians
+from harness.stats import ratio_of_medians
 
 
 def rec(model: str, twin: str, trial: int, samples, *, runtime="onnxruntime", precision="fp32", threads=1,

@@ -2,10 +2,10 @@
 precision, threads), with the measured speedup next to what the multiply-adds predict.
 
   speedup          median(standard) / median(separable), pooled over trials, with a 95% bootstrap
-                   interval (harness.report.stats: trials, then iterations)
+                   interval (harness.stats: trials, then iterations)
   trial_speedup    median over trials k of median(standard_k) / median(separable_k): the jobs of
                    trial k ran in the same time window, so this ratio cancels most of the drift
-                   (harness.ratios; its bootstrap interval in trial_speedup_ci_low/high)
+                   (harness.stats; its bootstrap interval in trial_speedup_ci_low/high)
   best_speedup     min(standard) / min(separable): the fastest runs, least disturbed by other work on
                    a busy machine (a floor for what the device can do, not a typical latency)
   mac_ratio        separable MACs / standard MACs, from the graphs (records' `macs`)
@@ -21,8 +21,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..ratios import median_window_ratio
-from .stats import ratio_of_medians, trials_by_config
+from ..stats import median_window_ratio, ratio_of_medians, trials_by_config
 
 PAIR_KEYS = ("device", "family", "runtime", "precision", "threads", "xnnpack")
 
