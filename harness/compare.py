@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HarnessError, RegressionFound
+from .keys import COMPARABLE_PROBE_KEYS
+from .records import Status
+from .util import text_table
 
 COMPARE_COLUMNS = ["config_id", "mark", "median_a_ms", "median_b_ms", "ratio", "ci_low", "ci_high",
                    "trial_ratio", "status_a", "status_b", "note"]
-DEVICE_KEYS = ("arch", "cpu_model", "cpu_core_types", "board_model", "android_model", "soc")
+DEVICE_KEYS = COMPARABLE_PROBE_KEYS  # device probe keys two runs must share (harness.keys)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,30 @@ def _device_difference(a: RunData, b: RunData, device: str | None) -> str | None
     return None
 
 
+def _not_comparable(a: RunData, b: RunData, ra: dict[str, Any], rb: dict[str, Any], timed: bool) -> list[str]:
+    """Why a config's latencies in A and B cannot be compared (the keys.py `comparable` keys)."""
+    notes = []
+    if ra.get("runtime_version") != rb.get("runtime_version") and timed:
+        notes.append(f"runtime version {ra.get('runtime_version')} vs {rb.get('runtime_version')}")
+    if bool(ra.get("emulated")) != bool(rb.get("emulated")):
+        notes.append(f"emulated in {'A' if ra.get('emulated') else 'B'} only")
+    diff = _device_difference(a, b, ra.get("device"))
+    if diff:
+        notes.append(diff)
+    return notes
+
+
+def _mark(est: Any, threshold: float) -> str:
+    """worse / better beyond the threshold when significant, ~ when not, same within it."""
+    if est.ratio is None:
+        return "~"
+    if est.ratio > 1 + threshold:
+        return "worse" if est.significant else "~"
+    if est.ratio < 1 / (1 + threshold):
+        return "better" if est.significant else "~"
+    return "same"
+
+
 def compare_runs(a: RunData, b: RunData, threshold: float) -> list[dict[str, Any]]:
     """One row per config_id of either run (A's order, then B's new ones)."""
     from .stats import ratio_of_medians
@@ -84,17 +111,10 @@ def compare_runs(a: RunData, b: RunData, threshold: float) -> list[dict[str, Any
             continue
         row.update(median_a_ms=ra.get("median_ms"), median_b_ms=rb.get("median_ms"),
                    status_a=ra.get("status"), status_b=rb.get("status"))
-        ok_a = ra.get("status") == "ok" and ra.get("median_ms") is not None
-        ok_b = rb.get("status") == "ok" and rb.get("median_ms") is not None
-        notes = []
-        if ra.get("runtime_version") != rb.get("runtime_version") and ok_a and ok_b:
-            notes.append(f"runtime version {ra.get('runtime_version')} vs {rb.get('runtime_version')}")
-        if bool(ra.get("emulated")) != bool(rb.get("emulated")):
-            notes.append(f"emulated in {'A' if ra.get('emulated') else 'B'} only")
-        diff = _device_difference(a, b, ra.get("device"))
-        if diff:
-            notes.append(diff)
-        if ra.get("status") == rb.get("status") == "ok" and \
+        ok_a = ra.get("status") == Status.OK and ra.get("median_ms") is not None
+        ok_b = rb.get("status") == Status.OK and rb.get("median_ms") is not None
+        notes = _not_comparable(a, b, ra, rb, timed=ok_a and ok_b)
+        if ra.get("status") == rb.get("status") == Status.OK and \
                 (ra.get("median_ms") is None or rb.get("median_ms") is None):
             # accuracy or profiling passes only (in one run or both): no timing to compare, no failure
             row["mark"] = "no timing" if ra.get("median_ms") is None and rb.get("median_ms") is None \
@@ -109,37 +129,26 @@ def compare_runs(a: RunData, b: RunData, threshold: float) -> list[dict[str, Any
             continue
         est = ratio_of_medians(b.trials.get(cid, {}), a.trials.get(cid, {}))
         row.update(ratio=est.ratio, ci_low=est.ci_low, ci_high=est.ci_high, trial_ratio=est.trial_ratio)
-        if notes:
-            row["mark"] = "not comparable"
-            row["note"] = "; ".join(notes)
-        elif est.ratio is None:
-            row["mark"] = "~"
-        elif est.ratio > 1 + threshold:
-            row["mark"] = "worse" if est.significant else "~"
-        elif est.ratio < 1 / (1 + threshold):
-            row["mark"] = "better" if est.significant else "~"
-        else:
-            row["mark"] = "same"
+        row["mark"] = "not comparable" if notes else _mark(est, threshold)
+        row["note"] = "; ".join(notes) or None
         out.append(row)
     return out
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
+    """The comparison as a fixed-width table, one line per config."""
     def f(v: Any, spec: str) -> str:
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return "-"
         return format(v, spec)
 
-    table = [["config", "A ms", "B ms", "B/A", "95% CI", "mark", "note"]]
+    rows_text = []
     for r in rows:
         ci = f"{r['ci_low']:.3f}-{r['ci_high']:.3f}" if r.get("ci_low") is not None else "-"
-        table.append([r["config_id"], f(r["median_a_ms"], ".4f"), f(r["median_b_ms"], ".4f"),
-                      f(r["ratio"], ".3f"), ci, r["mark"] or "", r.get("note") or ""])
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    lines = ["  ".join(c.ljust(w) if i in (0, 5, 6) else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(row, widths))).rstrip() for row in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+        rows_text.append([r["config_id"], f(r["median_a_ms"], ".4f"), f(r["median_b_ms"], ".4f"),
+                          f(r["ratio"], ".3f"), ci, r["mark"] or "", r.get("note") or ""])
+    return text_table(["config", "A ms", "B ms", "B/A", "95% CI", "mark", "note"], rows_text,
+                      right=(1, 2, 3, 4))
 
 
 def cmd_compare(args: Any) -> int:

@@ -23,7 +23,6 @@ which is git-ignored like their artifacts; the reader merges the two.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 
 from .errors import ZooError
 from .paths import zoo_dir
+from .util import sha256_file  # noqa: F401  (re-exported: zoo and orchestrate import it from here)
 
 MANIFEST_SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -38,14 +38,6 @@ LOCAL_MANIFEST_FILE = "manifest.local.json"
 FORMAT_OF_RUNTIME = {"onnxruntime": "onnx", "tflite": "tflite"}
 RUNTIME_OF_FORMAT = {v: k for k, v in FORMAT_OF_RUNTIME.items()}
 TWINS = ("separable", "standard")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
