@@ -5,6 +5,7 @@ stored beside it when it was recorded."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -51,3 +52,118 @@ def test_an_old_run_compares_with_itself_as_unchanged(old_run: Path, capsys) -> 
     assert main(["compare", str(old_run), str(old_run)]) == 0
     out = capsys.readouterr().out
     assert "digits-separable" in out and "worse" not in out
+
+
+# -- versioned files: newer refused with one line, older upgraded through the chain ----------------
+
+def _rewrite(path: Path, change) -> None:
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    path.write_text("".join(json.dumps(change(r)) + "\n" for r in lines))
+
+
+def _report_error(run: Path, capsys) -> str:
+    from harness.cli import main
+
+    assert main(["report", str(run)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_records_from_a_newer_edgebench_are_refused_naming_the_file_and_version(old_run: Path, capsys) -> None:
+    from harness.records import RECORD_SCHEMA_VERSION
+
+    newer = RECORD_SCHEMA_VERSION + 1
+    _rewrite(old_run / "records.jsonl", lambda r: {**r, "schema_version": newer})
+    err = _report_error(old_run, capsys)
+    assert f"{old_run / 'records.jsonl'}:1" in err and f"schema_version {newer}" in err
+    assert "upgrade edgebench" in err
+    assert not (old_run / "summary.csv").exists()
+
+
+def test_a_run_json_from_a_newer_edgebench_is_refused_naming_the_file_and_version(old_run: Path, capsys) -> None:
+    from harness.records import RUN_SCHEMA_VERSION
+
+    meta = json.loads((old_run / "run.json").read_text())
+    meta["schema_version"] = RUN_SCHEMA_VERSION + 1
+    (old_run / "run.json").write_text(json.dumps(meta))
+    err = _report_error(old_run, capsys)
+    assert str(old_run / "run.json") in err and f"schema_version {RUN_SCHEMA_VERSION + 1}" in err
+
+
+def test_records_from_a_newer_runner_protocol_are_refused(old_run: Path, capsys) -> None:
+    from harness.runner import RUNNER_PROTOCOL_VERSION
+
+    _rewrite(old_run / "records.jsonl", lambda r: {**r, "runner_protocol": RUNNER_PROTOCOL_VERSION + 1})
+    err = _report_error(old_run, capsys)
+    assert "records.jsonl:1" in err and f"runner of protocol {RUNNER_PROTOCOL_VERSION + 1}" in err
+
+
+def test_an_older_version_without_an_upgrade_step_is_refused_not_misread(old_run: Path, capsys) -> None:
+    _rewrite(old_run / "records.jsonl", lambda r: {**r, "schema_version": 0})
+    err = _report_error(old_run, capsys)
+    assert "schema_version 0 is older" in err
+
+
+def _to_version_0(record: dict) -> dict:
+    """A synthetic older layout: version 0 named the samples latency_us and the trial `repeat`."""
+    old = {k: v for k, v in record.items() if k not in ("latency_ns", "trial")}
+    old["schema_version"] = 0
+    old["repeat"] = record.get("trial")
+    if record.get("latency_ns") is not None:
+        old["latency_us"] = [v / 1000 for v in record["latency_ns"]]
+    return old
+
+
+def _upgrade_to_1(record: dict) -> dict:
+    record["trial"] = record.pop("repeat", None)
+    us = record.pop("latency_us", None)
+    if us is not None:
+        record["latency_ns"] = [round(v * 1000) for v in us]
+    return record
+
+
+def test_a_version_0_run_is_upgraded_through_the_chain_and_reports_the_same_tables(
+        old_run: Path, monkeypatch) -> None:
+    from harness import records
+    from harness.collect import report_run
+
+    monkeypatch.setitem(records.RECORD_UPGRADES, 1, _upgrade_to_1)
+    monkeypatch.setitem(records.RUN_UPGRADES, 1, lambda meta: {**meta, "upgraded": True})
+    _rewrite(old_run / "records.jsonl", _to_version_0)
+    meta = json.loads((old_run / "run.json").read_text())
+    (old_run / "run.json").write_text(json.dumps({**meta, "schema_version": 0}))
+
+    loaded, read = records.load_run(old_run)
+    assert loaded["schema_version"] == records.RUN_SCHEMA_VERSION and loaded["upgraded"] is True
+    assert {r["schema_version"] for r in read.records} == {records.RECORD_SCHEMA_VERSION}
+    assert not any("latency_us" in r for r in read.records)
+    report_run(old_run, html=False)
+    for name in ("summary.csv", "pairs.csv"):
+        _same_table(pd.read_csv(old_run / name), pd.read_csv(OLD_RUN / name), name)
+
+
+# -- the key registry describes what is written ---------------------------------------------------
+
+def test_every_key_of_the_stored_records_and_every_summary_column_is_in_the_registry() -> None:
+    from harness.keys import RECORD_KEYS, SUMMARY, SUMMARY_COLUMNS, SUMMARY_EXTRA, describe_columns
+
+    keys = {k for line in (OLD_RUN / "records.jsonl").read_text().splitlines() for k in json.loads(line)}
+    assert keys - set(RECORD_KEYS) == set()
+    stored = list(pd.read_csv(OLD_RUN / "summary.csv").columns)
+    assert stored[: len(SUMMARY_COLUMNS)] == SUMMARY_COLUMNS
+    assert set(stored) <= set(SUMMARY) | set(SUMMARY_EXTRA)
+    text = describe_columns()
+    assert all(f"\n{c}" in "\n" + text for c in stored)
+    assert "median_ms [ms]" in text
+
+
+def test_a_stored_perf_record_carries_every_runner_key_of_the_registry() -> None:
+    from harness.keys import RECORD_KEYS
+    from harness.records import RUNNER_KEYS
+
+    assert set(RUNNER_KEYS) <= set(RECORD_KEYS)
+    ok = [json.loads(line) for line in (OLD_RUN / "records.jsonl").read_text().splitlines()]
+    perf = next(r for r in ok if r["mode"] == "perf" and r["status"] == "ok")
+    missing = [k for k in RUNNER_KEYS if k not in perf and k not in ("accuracy", "n_eval", "predictions")]
+    assert missing == []
