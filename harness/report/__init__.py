@@ -1,12 +1,12 @@
 """Reports of a run: warnings on the summary, the pairs view (pairs.csv), the per-op breakdown
-(opbreakdown.csv) and report.html. `build_tables` makes the tables in memory; `report.write` writes
-every file once, atomically."""
+(opbreakdown.csv) and report.html. `build_tables` makes the tables in memory;
+harness.report.write.report_run writes every file once, atomically."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["build_tables", "format_pairs", "records_of", "report_run", "write_report"]
+__all__ = ["build_tables", "format_pairs", "records_of"]
 
 
 def build_tables(meta: dict[str, Any], records: list[dict[str, Any]], summary, notes: list[str] | None = None):
@@ -23,20 +23,6 @@ def build_tables(meta: dict[str, Any], records: list[dict[str, Any]], summary, n
     breakdown = pd.DataFrame(rows, columns=BREAKDOWN_COLUMNS)
     pairs = build_pairs(summary, records, rows)
     return summary, pairs, breakdown
-
-
-def report_run(*args: Any, **kwargs: Any):
-    """See harness.report.write.report_run (imported lazily: pandas and the charts are heavy)."""
-    from .write import report_run as run
-
-    return run(*args, **kwargs)
-
-
-def write_report(*args: Any, **kwargs: Any):
-    """See harness.report.write.write_report."""
-    from .write import write_report as write
-
-    return write(*args, **kwargs)
 
 
 def format_pairs(pairs) -> str:

@@ -8,6 +8,7 @@ from html import escape
 from typing import Any
 from collections.abc import Sequence
 
+from ..records import Status
 from . import svg
 
 CSS = """
@@ -156,8 +157,17 @@ def render(meta: dict[str, Any], summary: list[dict[str, Any]], pairs: list[dict
              "<p class=\"lead\">Depthwise-separable networks against their standard-convolution twins: the "
              "measured speedup beside the multiply-adds' prediction (1/N + 1/Dk² per layer).</p>",
              _meta_section(meta, notes)]
+    parts += _pairs_section(summary, pairs)
+    parts += _latency_section(summary, samples)
+    parts += _ops_section(breakdown)
+    parts += _summary_section(summary)
+    parts.append("</body></html>")
+    return "\n".join(parts)
 
-    # pairs ------------------------------------------------------------------------------------
+
+def _pairs_section(summary: list[dict[str, Any]], pairs: list[dict[str, Any]]) -> list[str]:
+    """Twin pairs beside the theory, with the speedup and accuracy charts."""
+    parts: list[str] = []
     parts.append('<h2 id="pairs">Twin pairs: measured against theory</h2>')
     if pairs:
         parts.append(table(_pair_rows(pairs), [(k, h, "pct" if f == "pct100" else f) for k, h, f in PAIR_TABLE],
@@ -194,8 +204,12 @@ def render(meta: dict[str, Any], summary: list[dict[str, Any]], pairs: list[dict
         acc = _accuracy_points(summary)
         if acc:
             parts.append(_figure(svg.accuracy_vs_latency(acc), "Top-1 accuracy against median latency."))
+    return parts
 
-    # latency distribution ------------------------------------------------------------------
+
+def _latency_section(summary: list[dict[str, Any]], samples: dict[str, list[float]]) -> list[str]:
+    """Box plots of every config's latency samples."""
+    parts: list[str] = []
     parts.append('<h2 id="latency">Latency distribution</h2>')
     items = [(r["label"], r.get("twin"), samples[r["config_id"]]) for r in summary if samples.get(r["config_id"])]
     if items:
@@ -203,8 +217,12 @@ def render(meta: dict[str, Any], summary: list[dict[str, Any]], pairs: list[dict
                              "whiskers: 5th to 95th percentile; dots: the slowest 1% of runs."))
     else:
         parts.append('<p class="no-data">No successful timed runs.</p>')
+    return parts
 
-    # per-op breakdown ----------------------------------------------------------------------
+
+def _ops_section(breakdown: list[dict[str, Any]]) -> list[str]:
+    """Time and multiply-add shares per layer kind (the profiling pass)."""
+    parts: list[str] = []
     parts.append('<h2 id="ops">Per-op breakdown (ONNX Runtime profiling pass)</h2>')
     if breakdown:
         by_cfg: dict[str, dict[str, Any]] = {}
@@ -219,8 +237,12 @@ def render(meta: dict[str, Any], summary: list[dict[str, Any]], pairs: list[dict
     else:
         parts.append('<p class="no-data">No profiling pass in this run; add <code>profile</code> to '
                      'matrix.modes (ONNX Runtime configs) to see where the time goes.</p>')
+    return parts
 
-    # summary + warnings --------------------------------------------------------------------
+
+def _summary_section(summary: list[dict[str, Any]]) -> list[str]:
+    """Every config, its warnings and its failures."""
+    parts: list[str] = []
     parts.append('<h2 id="summary">All configs</h2>')
     parts.append(table(summary, SUMMARY_TABLE, "summary"))
     warned = [r for r in summary if r.get("warning_text")]
@@ -232,13 +254,12 @@ def render(meta: dict[str, Any], summary: list[dict[str, Any]], pairs: list[dict
             for r in warned) + "</ul>")
     else:
         parts.append("<p>None.</p>")
-    failed = [r for r in summary if r.get("status") not in ("ok", None) and r.get("error")]
+    failed = [r for r in summary if r.get("status") not in (Status.OK, None) and r.get("error")]
     if failed:
         parts.append('<h2 id="failures">Failures</h2><ul>' + "".join(
             f'<li class="bad"><b>{escape(r["label"])}</b> ({escape(str(r["status"]))}): '
             f'{escape(str(r["error"]))}</li>' for r in failed) + "</ul>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts
 
 
 def _figure(svg_text: str, caption: str) -> str:

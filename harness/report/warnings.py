@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from ..records import Status
+
 CV_LIMIT_PCT = 10.0
 MAX_OVER_MEDIAN = 3.0
 MIN_RUNS = 30
@@ -72,7 +74,7 @@ def config_warnings(row: Mapping[str, Any], recs: Iterable[Mapping[str, Any]],
                     probe: Mapping[str, Any] | None) -> list[tuple[Warn, str]]:
     """Warnings for one summary row, from its statistics, its perf records and its device probe."""
     out: list[tuple[Warn, str]] = []
-    perf = [r for r in recs if r.get("mode") == "perf" and r.get("status") == "ok" and r.get("latency_ns")]
+    perf = [r for r in recs if r.get("mode") == "perf" and r.get("status") == Status.OK and r.get("latency_ns")]
     probe = probe or {}
 
     def num(key: str) -> float | None:
