@@ -1,4 +1,5 @@
-"""The collector: records -> a tidy pandas DataFrame, one row per config -> summary.csv + a table.
+"""The collector: records -> a tidy pandas DataFrame, one row per config (what summary.csv holds; the
+report room writes it), and its text table. Nothing here writes a file.
 
 Latency statistics pool the per-iteration samples of every perf trial of a config; the spread between
 trials is kept too (median of each trial, and their CV). Accuracy comes from the accuracy job of the
@@ -14,16 +15,9 @@ from typing import Any
 import numpy as np
 
 from .errors import RunDirError
+from .keys import SUMMARY_COLUMNS  # summary.csv's columns in order, with units: harness.keys.SUMMARY
 from .records import RECORDS_FILE, Status, latest_per_job, load_run
 from .util import text_table
-
-SUMMARY_COLUMNS = [
-    "device", "config_id", "model", "family", "twin", "runtime", "runtime_version", "precision",
-    "threads", "xnnpack", "status", "trials", "n", "median_ms", "mean_ms", "p90_ms", "p99_ms", "std_ms",
-    "cv_pct", "min_ms", "max_ms", "trial_medians_ms", "trial_cv_pct", "init_ms", "first_inference_ms",
-    "peak_rss_mb", "rss_after_load_mb", "model_bytes", "params", "macs", "accuracy_pct",
-    "reference_accuracy_pct", "accuracy_gap_pts", "n_eval", "delegation", "emulated", "arch", "error",
-]
 
 # the worst status of a config's jobs is the config's status
 STATUS_RANK = {s.value: rank for rank, s in enumerate((Status.OK, Status.SKIPPED, Status.TIMEOUT, Status.FAILED))}
