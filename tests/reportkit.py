@@ -150,3 +150,14 @@ def ort_profile(path: Path, level: str = "ORT_ENABLE_ALL", runs: int = 3) -> lis
             row["dur_us_total"] += float(ev["dur"])
             row["count"] += 1
     return list(rows.values())
+
+
+OLD_RUN = Path(__file__).parent / "data" / "run-v1"  # written by an earlier edgebench; see test_backward_compat
+
+
+def copy_old_run(dst: Path) -> Path:
+    """The checked-in v1 run's run.json and records.jsonl in a fresh folder (the tables are rebuilt)."""
+    dst.mkdir(parents=True)
+    for name in ("run.json", "records.jsonl"):
+        shutil.copy(OLD_RUN / name, dst / name)
+    return dst

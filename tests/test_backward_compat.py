@@ -6,22 +6,17 @@ stored beside it when it was recorded."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from reportkit import OLD_RUN, copy_old_run
 
-OLD_RUN = Path(__file__).parent / "data" / "run-v1"
 
 
 @pytest.fixture()
 def old_run(tmp_path: Path) -> Path:
-    run = tmp_path / "run-v1"
-    run.mkdir()
-    for name in ("run.json", "records.jsonl"):
-        shutil.copy(OLD_RUN / name, run / name)
-    return run
+    return copy_old_run(tmp_path / "run-v1")
 
 
 def _same_table(got: pd.DataFrame, want: pd.DataFrame, name: str) -> None:

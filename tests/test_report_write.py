@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+from reportkit import copy_old_run
 
 from harness.errors import HarnessError
-
-OLD_RUN = Path(__file__).parent / "data" / "run-v1"
 
 
 @pytest.fixture()
 def run(tmp_path: Path) -> Path:
-    run = tmp_path / "run"
-    run.mkdir()
-    for name in ("run.json", "records.jsonl"):
-        shutil.copy(OLD_RUN / name, run / name)
-    return run
+    return copy_old_run(tmp_path / "run")
 
 
 def test_each_report_file_is_written_once_through_a_rename(run: Path, monkeypatch) -> None:
