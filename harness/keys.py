@@ -87,47 +87,45 @@ HARNESS_RECORD_KEYS = _keys(
 
 RECORD_KEYS: dict[str, Key] = {**RUNNER_RECORD_KEYS, **HARNESS_RECORD_KEYS}
 
-# summary.csv: one row per config, these columns in this order (harness.collect.summarize_records)
-SUMMARY = _keys(
-    ("device", "str", None, "device name from the profile"),
-    ("config_id", "str", None, "device/model/runtime/precision/threads"),
-    ("model", "str", None, "zoo model name"),
-    ("family", "str", None, "zoo family"),
-    ("twin", "str", None, "separable | standard"),
-    ("runtime", "str", None, "onnxruntime | tflite"),
-    ("runtime_version", "str", None, "version of the runtime", True),
-    ("precision", "str", None, "fp32 | fp16 | int8"),
-    ("threads", "int", "count", "intra-op threads"),
-    ("xnnpack", "bool", None, "LiteRT XNNPACK delegate on"),
-    ("status", "str", None, "the worst status of the config's jobs"),
-    ("trials", "int", "count", "ok perf trials"),
-    ("n", "int", "count", "timed iterations, all trials"),
-    ("median_ms", "float", "ms", "median latency, samples of all trials pooled"),
-    ("mean_ms", "float", "ms", "mean latency"),
-    ("p90_ms", "float", "ms", "90th percentile latency"),
-    ("p99_ms", "float", "ms", "99th percentile latency"),
-    ("std_ms", "float", "ms", "standard deviation of the latency"),
-    ("cv_pct", "float", "pct", "coefficient of variation, std / mean"),
-    ("min_ms", "float", "ms", "fastest iteration"),
-    ("max_ms", "float", "ms", "slowest iteration"),
-    ("trial_medians_ms", "str", "ms", "median of each trial, ';'-joined"),
-    ("trial_cv_pct", "float", "pct", "CV of the trial medians: how much the trials disagree"),
-    ("init_ms", "float", "ms", "median load + session creation"),
-    ("first_inference_ms", "float", "ms", "median first inference"),
-    ("peak_rss_mb", "float", "MB", "median peak resident memory (MiB)"),
-    ("rss_after_load_mb", "float", "MB", "median resident memory after load (MiB)"),
-    ("model_bytes", "int", "bytes", "size of the model file"),
-    ("params", "int", "count", "parameters"),
-    ("macs", "int", "count", "multiply-adds of one inference"),
-    ("accuracy_pct", "float", "pct", "measured top-1 accuracy"),
-    ("reference_accuracy_pct", "float", "pct", "fp32 Keras top-1 accuracy"),
-    ("accuracy_gap_pts", "float", "pts", "reference minus measured accuracy, points"),
-    ("n_eval", "int", "count", "eval examples scored"),
-    ("delegation", "str", None, "providers or delegated ops"),
-    ("emulated", "bool", None, "ran under an emulator", True),
-    ("arch", "str", None, "machine architecture"),
-    ("error", "str", None, "the last error of the config's jobs"),
-)
+# summary.csv: one row per config, these columns in this order (harness.collect.summarize_records).
+# Columns copied from the config's records keep the record key's entry.
+def _copied(*names: str) -> dict[str, Key]:
+    return {name: RECORD_KEYS[name] for name in names}
+
+
+SUMMARY: dict[str, Key] = {
+    **_copied("device", "config_id", "model", "family", "twin", "runtime", "runtime_version", "precision",
+              "threads", "xnnpack"),
+    **_keys(
+        ("status", "str", None, "the worst status of the config's jobs"),
+        ("trials", "int", "count", "ok perf trials"),
+        ("n", "int", "count", "timed iterations, all trials"),
+        ("median_ms", "float", "ms", "median latency, samples of all trials pooled"),
+        ("mean_ms", "float", "ms", "mean latency"),
+        ("p90_ms", "float", "ms", "90th percentile latency"),
+        ("p99_ms", "float", "ms", "99th percentile latency"),
+        ("std_ms", "float", "ms", "standard deviation of the latency"),
+        ("cv_pct", "float", "pct", "coefficient of variation, std / mean"),
+        ("min_ms", "float", "ms", "fastest iteration"),
+        ("max_ms", "float", "ms", "slowest iteration"),
+        ("trial_medians_ms", "str", "ms", "median of each trial, ';'-joined"),
+        ("trial_cv_pct", "float", "pct", "CV of the trial medians: how much the trials disagree"),
+        ("init_ms", "float", "ms", "median load + session creation"),
+        ("first_inference_ms", "float", "ms", "median first inference"),
+        ("peak_rss_mb", "float", "MB", "median peak resident memory (MiB)"),
+        ("rss_after_load_mb", "float", "MB", "median resident memory after load (MiB)"),
+    ),
+    **_copied("model_bytes", "params", "macs"),
+    **_keys(
+        ("accuracy_pct", "float", "pct", "measured top-1 accuracy"),
+        ("reference_accuracy_pct", "float", "pct", "fp32 Keras top-1 accuracy"),
+        ("accuracy_gap_pts", "float", "pts", "reference minus measured accuracy, points"),
+    ),
+    **_copied("n_eval"),
+    **_keys(("delegation", "str", None, "providers or delegated ops, as text")),
+    **_copied("emulated", "arch"),
+    **_keys(("error", "str", None, "the last error of the config's jobs")),
+}
 SUMMARY_COLUMNS: list[str] = list(SUMMARY)
 
 # columns added after SUMMARY_COLUMNS: by the collector when present, and by the report's warnings
