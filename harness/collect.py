@@ -197,10 +197,3 @@ def report_run(run_dir: Path, html: bool = True, stream=None) -> dict[str, Path]
         print(f"note: this run is {meta.get('status')}; the table shows the jobs recorded so far",
               file=stream)
     return outputs
-
-
-def cmd_report(args: Any) -> int:
-    outputs = report_run(Path(args.run_dir), html=not args.no_html)
-    for name, path in outputs.items():
-        print(f"{name:16s} {path}")
-    return 0

@@ -14,16 +14,14 @@ noticed instead of silently dropped.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .errors import HarnessError
-from .records import RECORD_SCHEMA_VERSION, RUNNER_KEYS, STATUS_FAILED, STATUS_OK
+from .records import RUNNER_KEYS, STATUS_FAILED, STATUS_OK
 
 TOOLS = ("benchmark_model", "onnxruntime_perf_test")
 TOOL_RUNTIME = {"benchmark_model": "tflite", "onnxruntime_perf_test": "onnxruntime"}
@@ -483,16 +481,3 @@ def read_output_file(path: Path) -> str:
     if b"\0" in data[:65536]:
         raise NativeOutputError(f"{path}: a binary file, not the text output of a benchmark tool")
     return data.decode("utf-8", errors="replace")
-
-
-def cmd_import_native(args: Any) -> int:
-    """edgebench import-native FILE --tool TOOL: one record as JSON; unread lines named on stderr."""
-    path = Path(args.file)
-    record = parse_output(read_output_file(path), args.tool, str(path))
-    record["schema_version"] = RECORD_SCHEMA_VERSION
-    record["imported_from"] = str(path)
-    for item in record["unparsed_lines"]:
-        print(f"{path}:{item['line']}: could not read: {item['text']}", file=sys.stderr)
-    json.dump(record, sys.stdout, indent=2, sort_keys=True)
-    sys.stdout.write("\n")
-    return 0
