@@ -60,19 +60,7 @@ def _add_matrix_overrides(p: argparse.ArgumentParser) -> None:
                         "rule; explicit --trials still wins)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="edgebench",
-        description="Benchmark depthwise-separable networks against their standard-convolution twins "
-                    "on real devices, and put the measured speedup beside the theory.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"edgebench {__version__}")
-    _debug_flag(parser, default=False)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    # run ---------------------------------------------------------------------------------------
+def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="run the benchmark matrix of one or more device profiles",
         description="Run every (model x runtime x precision x threads x mode) config of each profile, "
@@ -92,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed of the trial order (recorded in run.json)")
     p.set_defaults(func=_handler("run"))
 
-    # demo --------------------------------------------------------------------------------------
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="benchmark the shipped digits pair on this machine (no TensorFlow needed)",
         description="Runs devices/local.toml on the shipped digits twins: ONNX Runtime and LiteRT, fp32 "
@@ -104,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="shorter measuring (a smoke test)")
     p.set_defaults(func=_handler("demo"))
 
-    # report ------------------------------------------------------------------------------------
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="summarise a run: summary.csv, pairs.csv, report.html",
                        description="Reads RUN_DIR/records.jsonl (skipping and naming any line it "
                                    "cannot read) and writes the tables and the HTML report into RUN_DIR.")
@@ -112,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-html", action="store_true", help="write the CSV files only")
     p.set_defaults(func=_handler("report"))
 
-    # compare -----------------------------------------------------------------------------------
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="what changed between two runs; non-zero exit on regression",
                        description="Joins the configs of two runs and marks each row better, worse, "
                                    "newly failing, fixed or not comparable (~: a change beyond the threshold "
@@ -126,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="also write the comparison table to this CSV file")
     p.set_defaults(func=_handler("compare"))
 
-    # models ------------------------------------------------------------------------------------
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="the model zoo: list, build, inspect")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION")
     q = msub.add_parser("list", help="artifacts in the manifest: formats, sizes, params, MACs, accuracy")
@@ -152,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help="print JSON instead of a table")
     q.set_defaults(func=_handler("models"))
 
-    # devices -----------------------------------------------------------------------------------
+
+def _add_devices(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("devices", help="check profiles and devices; set up emulated ARM")
     dsub = p.add_subparsers(dest="devices_command", metavar="ACTION")
     q = dsub.add_parser("check", help="validate a profile and probe its device: what is missing and how to install it")
@@ -167,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--force", action="store_true", help="rebuild even if cached")
     q.set_defaults(func=_handler("devices"))
 
-    # import-native -----------------------------------------------------------------------------
+
+def _add_import_native(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import-native",
                        help="turn a saved benchmark_model / onnxruntime_perf_test output into a record",
                        description="Parses the output of TFLite's benchmark_model or onnxruntime_perf_test "
@@ -176,6 +170,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--tool", required=True, choices=["benchmark_model", "onnxruntime_perf_test"])
     p.set_defaults(func=_handler("import_native"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgebench",
+        description="Benchmark depthwise-separable networks against their standard-convolution twins "
+                    "on real devices, and put the measured speedup beside the theory.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"edgebench {__version__}")
+    _debug_flag(parser, default=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub)
+    _add_demo(sub)
+    _add_report(sub)
+    _add_compare(sub)
+    _add_models(sub)
+    _add_devices(sub)
+    _add_import_native(sub)
     _debug_on_subcommands(parser)
     return parser
 
