@@ -25,7 +25,7 @@ NO_DELAYS = (0.0, 0.0, 0.0)
 OK = {"status": "ok", "latency_ns": [1000, 1100, 1200]}
 
 
-class FakeDevice:
+class FakeDevice:  # merge: subclass harness.devices.base.Device (the ABC) once it lands
     """Plays a script of outcomes, one per execute(): a result dict, or an exception to raise.
     A callable is called with the device (to interrupt the run at that moment)."""
 

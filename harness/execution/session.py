@@ -174,7 +174,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
             signal.signal(signal.SIGTERM, old)
 
 
-def execute(profiles: list[Profile], writer: RunWriter, jobs: Jobs, done: set[JobKey],
+def _probe_and_run(profiles: list[Profile], writer: RunWriter, jobs: Jobs, done: set[JobKey],
             devices: dict[str, Device]) -> bool:
     """Probe the devices into run.json, then run every device; False if interrupted. Closes the devices."""
     try:
@@ -194,7 +194,7 @@ def _execute_and_finish(profiles: list[Profile], writer: RunWriter, jobs: Jobs, 
         try:
             with sigterm_as_interrupt():
                 print(f"edgebench: run {writer.run_dir}", file=sys.stderr)
-                completed = execute(profiles, writer, jobs, done, devices)
+                completed = _probe_and_run(profiles, writer, jobs, done, devices)
         except RunDirError:
             with contextlib.suppress(OSError):
                 writer.update_meta(status="interrupted", interrupted_at=_now())
