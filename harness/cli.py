@@ -1,5 +1,6 @@
-"""The `edgebench` command line. Each command's logic is a plain function elsewhere (testable without
-the CLI); this module only parses arguments and imports the handler lazily, so `--help` is instant.
+"""The `edgebench` command line: argparse only. Each command is harness.commands.<name>.main(args),
+imported lazily, so `--help` is instant (no pandas, numpy or runtimes) and its logic is a plain
+library function a test can call without the CLI.
 
 Errors: a HarnessError becomes one line on stderr and a non-zero exit; tracebacks only with --debug.
 """
@@ -24,15 +25,19 @@ Quickstart:
 """
 
 
-def _handler(path: str) -> Callable[[argparse.Namespace], int]:
-    """Resolve 'module:function' lazily, so heavy imports happen only for the command being run."""
+def _handler(command: str) -> Callable[[argparse.Namespace], int]:
+    """harness.commands.<command>.main, imported only when that command runs."""
 
     def call(args: argparse.Namespace) -> int:
-        module_name, func_name = path.split(":")
-        module = importlib.import_module(module_name)
-        return getattr(module, func_name)(args)
+        return importlib.import_module(f"harness.commands.{command}").main(args)
 
     return call
+
+
+def _debug_flag(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS) -> None:
+    """--debug on every (sub)parser, so it may come before or after the command; a subparser's
+    default is SUPPRESS, so it never resets a --debug given earlier on the line."""
+    parser.add_argument("--debug", action="store_true", default=default, help="show tracebacks for errors")
 
 
 def _add_matrix_overrides(p: argparse.ArgumentParser) -> None:
@@ -55,19 +60,7 @@ def _add_matrix_overrides(p: argparse.ArgumentParser) -> None:
                         "rule; explicit --trials still wins)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="edgebench",
-        description="Benchmark depthwise-separable networks against their standard-convolution twins "
-                    "on real devices, and put the measured speedup beside the theory.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"edgebench {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    # run ---------------------------------------------------------------------------------------
+def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="run the benchmark matrix of one or more device profiles",
         description="Run every (model x runtime x precision x threads x mode) config of each profile, "
@@ -85,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(profiles and overrides are read from RUN_DIR/run.json)")
     p.add_argument("--no-report", action="store_true", help="skip writing the CSV/HTML report at the end")
     p.add_argument("--seed", type=int, help="seed of the trial order (recorded in run.json)")
-    p.set_defaults(func=_handler("harness.orchestrate:cmd_run"))
+    p.set_defaults(func=_handler("run"))
 
-    # demo --------------------------------------------------------------------------------------
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="benchmark the shipped digits pair on this machine (no TensorFlow needed)",
         description="Runs devices/local.toml on the shipped digits twins: ONNX Runtime and LiteRT, fp32 "
@@ -97,17 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="results root (default: results/ in the repository)")
     p.add_argument("--quick", action="store_true", help="shorter measuring (a smoke test)")
-    p.set_defaults(func=_handler("harness.orchestrate:cmd_demo"))
+    p.set_defaults(func=_handler("demo"))
 
-    # report ------------------------------------------------------------------------------------
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="summarise a run: summary.csv, pairs.csv, report.html",
                        description="Reads RUN_DIR/records.jsonl (skipping and naming any line it "
                                    "cannot read) and writes the tables and the HTML report into RUN_DIR.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--no-html", action="store_true", help="write the CSV files only")
-    p.set_defaults(func=_handler("harness.collect:cmd_report"))
+    p.set_defaults(func=_handler("report"))
 
-    # compare -----------------------------------------------------------------------------------
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="what changed between two runs; non-zero exit on regression",
                        description="Joins the configs of two runs and marks each row better, worse, "
                                    "newly failing, fixed or not comparable (~: a change beyond the threshold "
@@ -119,14 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smallest slowdown of the median that counts as a regression, as a percentage "
                         "such as 10%% (default 5%%)")
     p.add_argument("--csv", help="also write the comparison table to this CSV file")
-    p.set_defaults(func=_handler("harness.compare:cmd_compare"))
+    p.set_defaults(func=_handler("compare"))
 
-    # models ------------------------------------------------------------------------------------
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="the model zoo: list, build, inspect")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION")
     q = msub.add_parser("list", help="artifacts in the manifest: formats, sizes, params, MACs, accuracy")
     q.add_argument("--verify", action="store_true", help="also check every artifact's sha256")
-    q.set_defaults(func=_handler("harness.zoo.commands:cmd_list"))
+    q.set_defaults(func=_handler("models"))
     q = msub.add_parser("build", help="train and export families from models/zoo.toml (needs the export extra)",
                         description="Builds with Keras, trains where a dataset is given, and exports each "
                                     "twin to ONNX fp32/int8 and TFLite fp32/fp16/int8. A family whose inputs "
@@ -137,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", help="artifact folder (default: models/zoo)")
     q.add_argument("--formats", help="export only these, comma-separated FORMAT-PRECISION "
                                      "(e.g. onnx-fp32,tflite-int8; default: all five)")
-    q.set_defaults(func=_handler("harness.zoo.commands:cmd_build"))
+    q.set_defaults(func=_handler("models"))
     q = msub.add_parser("inspect", help="multiply-adds and params per layer kind of any .onnx/.tflite file",
                         description="Counting rule: one multiply-add counts once; BatchNorm is folded "
                                     "into the preceding convolution; bias adds and activations are not "
@@ -145,14 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("file", metavar="FILE")
     q.add_argument("file2", metavar="FILE2", nargs="?")
     q.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    q.set_defaults(func=_handler("harness.zoo.commands:cmd_inspect"))
+    q.set_defaults(func=_handler("models"))
 
-    # devices -----------------------------------------------------------------------------------
+
+def _add_devices(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("devices", help="check profiles and devices; set up emulated ARM")
     dsub = p.add_subparsers(dest="devices_command", metavar="ACTION")
     q = dsub.add_parser("check", help="validate a profile and probe its device: what is missing and how to install it")
     q.add_argument("profiles", nargs="+", metavar="PROFILE")
-    q.set_defaults(func=_handler("harness.devices:cmd_check"))
+    q.set_defaults(func=_handler("devices"))
     q = dsub.add_parser("setup-qemu", help="build the emulated arm64 environment (qemu + sysroot + wheels)",
                         description="Fetches qemu-aarch64-static, builds an arm64 Python sysroot from "
                                     "Debian's packages, writes an ARM /proc/cpuinfo into it and installs "
@@ -160,9 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--cpu", default="cortex-a72", help="emulated CPU (cortex-a72: Pi 4; cortex-a76: Pi 5)")
     q.add_argument("--dir", help="where to build it (default: ~/.cache/edgebench/arm64)")
     q.add_argument("--force", action="store_true", help="rebuild even if cached")
-    q.set_defaults(func=_handler("harness.devices.qemu_setup:cmd_setup_qemu"))
+    q.set_defaults(func=_handler("devices"))
 
-    # import-native -----------------------------------------------------------------------------
+
+def _add_import_native(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import-native",
                        help="turn a saved benchmark_model / onnxruntime_perf_test output into a record",
                        description="Parses the output of TFLite's benchmark_model or onnxruntime_perf_test "
@@ -170,8 +169,37 @@ def build_parser() -> argparse.ArgumentParser:
                                    "JSON. Lines it cannot read are named on stderr.")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--tool", required=True, choices=["benchmark_model", "onnxruntime_perf_test"])
-    p.set_defaults(func=_handler("harness.native:cmd_import_native"))
+    p.set_defaults(func=_handler("import_native"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgebench",
+        description="Benchmark depthwise-separable networks against their standard-convolution twins "
+                    "on real devices, and put the measured speedup beside the theory.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"edgebench {__version__}")
+    _debug_flag(parser, default=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub)
+    _add_demo(sub)
+    _add_report(sub)
+    _add_compare(sub)
+    _add_models(sub)
+    _add_devices(sub)
+    _add_import_native(sub)
+    _debug_on_subcommands(parser)
     return parser
+
+
+def _debug_on_subcommands(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                _debug_flag(sub)
+                _debug_on_subcommands(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

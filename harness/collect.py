@@ -183,17 +183,3 @@ def read_run(run_dir: Path, label: str = "") -> tuple[dict[str, Any], list[dict[
     meta, records, _ = read_run_and_skipped(run_dir, label)
     return meta, records
 
-
-def report_run(run_dir: Path, html: bool = True, stream=None) -> dict[str, Path]:
-    """The report of a run folder; the files are written by harness.report.write (this module writes
-    nothing)."""
-    from .report.write import report_run as write_run_report
-
-    return write_run_report(run_dir, html=html, stream=stream)
-
-
-def cmd_report(args: Any) -> int:
-    outputs = report_run(Path(args.run_dir), html=not args.no_html)
-    for name, path in outputs.items():
-        print(f"{name:16s} {path}")
-    return 0

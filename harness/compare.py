@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import HarnessError, RegressionFound
+from .errors import HarnessError
 from .keys import COMPARABLE_PROBE_KEYS
 from .records import Status
 from .util import text_table
@@ -150,23 +150,3 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     return text_table(["config", "A ms", "B ms", "B/A", "95% CI", "mark", "note"], rows_text,
                       right=(1, 2, 3, 4))
 
-
-def cmd_compare(args: Any) -> int:
-    threshold = parse_threshold(args.threshold)
-    a = load(args.run_a, "RUN_A")
-    b = load(args.run_b, "RUN_B")
-    rows = compare_runs(a, b, threshold)
-    print(f"A: {a.path}\nB: {b.path}\nthreshold: {threshold:.1%} slower median, significant at 95%")
-    print(format_rows(rows))
-    if args.csv:
-        import pandas as pd
-
-        pd.DataFrame(rows, columns=COMPARE_COLUMNS).to_csv(args.csv, index=False)
-        print(f"csv: {args.csv}")
-    worse = [r for r in rows if r["mark"] == "worse"]
-    failing = [r for r in rows if r["mark"] == "newly failing"]
-    if worse or failing:
-        parts = [f"{r['config_id']} is {r['ratio']:.2f}x slower (95% CI {r['ci_low']:.2f}-{r['ci_high']:.2f})"
-                 for r in worse] + [f"{r['config_id']} newly fails" for r in failing]
-        raise RegressionFound(f"regression beyond {threshold:.0%}: " + "; ".join(parts))
-    return 0

@@ -14,9 +14,7 @@ noticed instead of silently dropped.
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,6 @@ from .native_output import (  # noqa: F401  (the parsers, imported from here by 
     parse_onnxruntime_perf_test, parse_output,
 )
 from .native_profile import parse_ort_profile  # noqa: F401
-from .records import RECORD_SCHEMA_VERSION
 
 RUNTIME_TOOL = {v: k for k, v in TOOL_RUNTIME.items()}
 
@@ -98,16 +95,3 @@ def read_output_file(path: Path) -> str:
     if b"\0" in data[:65536]:
         raise NativeOutputError(f"{path}: a binary file, not the text output of a benchmark tool")
     return data.decode("utf-8", errors="replace")
-
-
-def cmd_import_native(args: Any) -> int:
-    """edgebench import-native FILE --tool TOOL: one record as JSON; unread lines named on stderr."""
-    path = Path(args.file)
-    record = parse_output(read_output_file(path), args.tool, str(path))
-    record["schema_version"] = RECORD_SCHEMA_VERSION
-    record["imported_from"] = str(path)
-    for item in record["unparsed_lines"]:
-        print(f"{path}:{item['line']}: could not read: {item['text']}", file=sys.stderr)
-    json.dump(record, sys.stdout, indent=2, sort_keys=True)
-    sys.stdout.write("\n")
-    return 0

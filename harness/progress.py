@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from typing import TextIO
 
 
 def _fmt(seconds: float) -> str:
@@ -13,7 +14,10 @@ def _fmt(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, total: int, what: str = "jobs", stream=None, min_interval_s: float = 5.0):
+    """Counts finished jobs (and failed ones) for the run's device threads; safe to share between them."""
+
+    def __init__(self, total: int, what: str = "jobs", stream: TextIO | None = None,
+                 min_interval_s: float = 5.0) -> None:
         self.total = total
         self.done = 0
         self.failed = 0

@@ -33,7 +33,7 @@ def _same_table(got: pd.DataFrame, want: pd.DataFrame, name: str) -> None:
 
 
 def test_an_old_run_reports_the_same_summary_and_pairs(old_run: Path) -> None:
-    from harness.collect import report_run
+    from harness.report.write import report_run
 
     report_run(old_run, html=True)
     for name in ("summary.csv", "pairs.csv"):
@@ -121,7 +121,7 @@ def _upgrade_to_1(record: dict) -> dict:
 def test_a_version_0_run_is_upgraded_through_the_chain_and_reports_the_same_tables(
         old_run: Path, monkeypatch) -> None:
     from harness import records
-    from harness.collect import report_run
+    from harness.report.write import report_run
 
     monkeypatch.setitem(records.RECORD_UPGRADES, 1, _upgrade_to_1)
     monkeypatch.setitem(records.RUN_UPGRADES, 1, lambda meta: {**meta, "upgraded": True})

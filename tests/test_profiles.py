@@ -95,7 +95,7 @@ def test_a_misspelt_key_gets_the_closest_suggestion(tmp_path):
 
 
 def test_secret_names_are_whole_words_so_ordinary_settings_stay():
-    from harness.orchestrate import is_secret_name, scrub, secret_values
+    from harness.execution.secrets import is_secret_name, scrub, secret_values
 
     assert is_secret_name("DB_PASSWORD") and is_secret_name("hfToken") and is_secret_name("api-key")
     assert not is_secret_name("TOKENIZERS_PARALLELISM") and not is_secret_name("KEYBOARD")
@@ -112,7 +112,7 @@ def test_secret_names_are_whole_words_so_ordinary_settings_stay():
 
 
 def test_ordinary_environment_variables_are_not_secrets():
-    from harness.orchestrate import is_secret_name
+    from harness.execution.secrets import is_secret_name
 
     for name in ("PWD", "OLDPWD", "SSH_AUTH_SOCK", "PATH", "HOME", "TOKENIZERS_PARALLELISM", "KEYBOARD"):
         assert not is_secret_name(name), name

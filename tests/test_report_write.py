@@ -19,7 +19,7 @@ def run(tmp_path: Path) -> Path:
 
 
 def test_each_report_file_is_written_once_through_a_rename(run: Path, monkeypatch) -> None:
-    from harness.collect import report_run
+    from harness.report.write import report_run
 
     renamed: list[str] = []
     real_replace = os.replace

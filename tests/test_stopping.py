@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from harness.jobs import JobSpec, job_dict, resolve_configs
+from harness.plan import JobSpec, job_dict, resolve_configs
 from harness.manifest import load_manifest
 from harness.profiles import load_profiles
 from harness.runner import measure as measure_mod

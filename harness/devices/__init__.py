@@ -29,10 +29,3 @@ def make_device(table: dict[str, Any]) -> Any:
     except (ImportError, AttributeError) as exc:
         raise DeviceError(f"{table.get('name')}: device kind {kind!r} is not available ({exc})") from exc
     return cls(table)
-
-
-def cmd_check(args: Any) -> int:
-    """`edgebench devices check PROFILE...`: validate, reach the device, list what is missing."""
-    from ..orchestrate import check_profiles
-
-    return check_profiles(args.profiles)

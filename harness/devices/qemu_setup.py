@@ -15,7 +15,6 @@ What it builds (default ~/.cache/edgebench/arm64, EDGEBENCH_QEMU_DIR or --dir ov
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -643,12 +642,6 @@ def problems(dir: str | os.PathLike[str] | None = None, cpu: str = DEFAULT_CPU,
     elif stamp["site"].get("inputs") != _site_inputs():
         found.append(f"the aarch64 wheels in {env.site} are not the pinned versions: {fix}")
     return [f"{device}: {p}" for p in found] if device else found
-
-
-def cmd_setup_qemu(args: argparse.Namespace) -> int:
-    info = setup(args.dir, cpu=args.cpu, force=args.force)
-    print(json.dumps(info, indent=2))
-    return 0
 
 
 def host_info() -> dict[str, Any]:

@@ -3,14 +3,11 @@ in build.py, analyze.py and harness/manifest.py."""
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import ZooError
-from ..paths import zoo_dir, zoo_toml
-from .analyze import KINDS, analyze
+from .analyze import KINDS
 
 
 def human(n: float | None) -> str:
@@ -80,26 +77,6 @@ def list_rows(verify: bool = False, root: Path | None = None) -> tuple[list[list
     return rows, problems
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    from ..manifest import load_manifest
-
-    rows, problems = list_rows(verify=args.verify)
-    header = ["model", "format", "precision", "size", "params", "MACs", "reference acc."]
-    if args.verify:
-        header.append("sha256")
-    print(_table(header, rows, right={3, 4, 5, 6}))
-    manifest = load_manifest()
-    for name, fam in manifest.families.items():
-        ev = fam.get("eval")
-        if ev:
-            print(f"eval set ({name}): {ev['path']} ({ev.get('n', '?')} images, {ev.get('layout', 'NHWC')})")
-    if args.verify:
-        if problems:
-            raise ZooError(f"{len(problems)} file(s) do not match the manifest; first: {problems[0]}")
-        print(f"verified: all {len(rows)} artifacts match their sha256 in {manifest.path}")
-    return 0
-
-
 # ---------------------------------------------------------------------------------------------- build
 
 def parse_formats(text: str | None) -> list[tuple[str, str]] | None:
@@ -115,18 +92,6 @@ def parse_formats(text: str | None) -> list[tuple[str, str]] | None:
             raise ZooError(f"--formats: unknown {item!r}; choose from {', '.join(known)}")
         chosen.append(known[item])
     return chosen
-
-
-def cmd_build(args: argparse.Namespace) -> int:
-    from .build import build
-
-    results = build(Path(args.zoo_toml) if args.zoo_toml else zoo_toml(),
-                    Path(args.out) if args.out else zoo_dir(),
-                    families=args.family, force=args.force, formats=parse_formats(getattr(args, "formats", None)),
-                    log=lambda msg: print(msg, flush=True))
-    built = [r for r in results if r.status == "built"]
-    print(f"{len(built)} built, {len(results) - len(built)} up to date")
-    return 0
 
 
 # -------------------------------------------------------------------------------------------- inspect
@@ -153,18 +118,3 @@ def ratio(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
 
     return {"macs": r(a["total"]["macs"], b["total"]["macs"]),
             "params": r(a["total"]["params"], b["total"]["params"])}
-
-
-def cmd_inspect(args: argparse.Namespace) -> int:
-    results = [analyze(args.file)] + ([analyze(args.file2)] if args.file2 else [])
-    rat = ratio(results[0], results[1]) if len(results) == 2 else None
-    if args.json:
-        print(json.dumps({"files": results, "ratio": rat}, indent=2))
-        return 0
-    print("\n\n".join(inspect_text(r) for r in results))
-    if rat:
-        def show(v: float | None) -> str:
-            return "n/a" if v is None else (f"{v:.3f} (1/{1 / v:.2f})" if 0 < v < 1 else f"{v:.3f}")
-
-        print(f"\nratio FILE/FILE2: mult-adds {show(rat['macs'])}, params {show(rat['params'])}")
-    return 0

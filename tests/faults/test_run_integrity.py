@@ -13,7 +13,7 @@ from conftest import assert_clean_error, edgebench
 from harness.collect import read_run
 from harness.devices.local import LocalDevice
 from harness.errors import RunDirError
-from harness.orchestrate import resume, run
+from harness.execution.session import resume, run
 from harness.profiles import load_profiles
 from harness.records import read_records
 

@@ -1,19 +1,14 @@
-"""Configs and jobs: what to measure, and in which order.
-
-A config is one (device, model, runtime, precision, threads, xnnpack) combination: one row of the
-summary. A job is one fresh runner process: a config in one mode (perf, accuracy, profile) and one
-trial. Perf trials are interleaved across configs (A B A B ...), or shuffled with a recorded seed, so
-that drift on a noisy machine hits every config alike.
+"""Configs: what to measure. A config is one (device, model, runtime, precision, threads, xnnpack)
+combination, one row of the summary; the matrix of a profile expands into them here.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .manifest import FORMAT_OF_RUNTIME, Manifest
+from ..manifest import FORMAT_OF_RUNTIME, Manifest
 
 
 @dataclass(frozen=True)
@@ -60,22 +55,6 @@ def _size(path: Path) -> int | None:
         return path.stat().st_size
     except OSError:
         return None
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    config: Config
-    mode: str
-    trial: int
-
-    @property
-    def key(self) -> tuple[str, str, str, int]:
-        """What identifies a job across an interrupted run and its resume."""
-        return (self.config.device, self.config.config_id, self.mode, self.trial)
-
-    def label(self) -> str:
-        c = self.config
-        return f"{c.device}: {c.model} {c.runtime} {c.precision} t{c.threads} {self.mode} #{self.trial + 1}"
 
 
 def resolve_configs(device: str, matrix: dict[str, Any], manifest: Manifest | None,
@@ -137,36 +116,3 @@ def _unique(configs: list[Config], problems: list[str], where: str) -> list[Conf
             problems.append(f"{where}: {other.model_path} and {c.model_path} would both be reported as "
                             f"model {c.model!r}; give the files distinct names")
     return list(seen.values())
-
-
-def plan_jobs(configs: list[Config], matrix: dict[str, Any], seed: int) -> list[JobSpec]:
-    """Perf trials interleaved across configs (round-robin, or shuffled per round), then the
-    accuracy and profiling passes (one each per config; they are not timed)."""
-    jobs: list[JobSpec] = []
-    rng = random.Random(seed)
-    modes = matrix["modes"]
-    if "perf" in modes:
-        for trial in range(int(matrix["trials"])):
-            round_ = list(configs)
-            if matrix.get("order") == "shuffled":
-                rng.shuffle(round_)
-            jobs.extend(JobSpec(c, "perf", trial) for c in round_)
-    if "accuracy" in modes:
-        jobs.extend(JobSpec(c, "accuracy", 0) for c in configs if c.eval_path is not None)
-    if "profile" in modes:
-        jobs.extend(JobSpec(c, "profile", 0) for c in configs if c.runtime == "onnxruntime")
-    return jobs
-
-
-def job_dict(spec: JobSpec, matrix: dict[str, Any], model_path: str, eval_path: str | None,
-             cores: list[int] | None) -> dict[str, Any]:
-    """The JSON the runner reads (paths as the device sees them)."""
-    c = spec.config
-    return {
-        "model_path": model_path, "runtime": c.runtime, "threads": c.threads,
-        "inter_op_threads": matrix.get("inter_op_threads", 1), "mode": spec.mode,
-        "eval_path": eval_path, "xnnpack": c.xnnpack, "cores": cores,
-        "warmup": {"min_runs": matrix["warmup_runs"], "min_time_s": matrix["warmup_time_s"]},
-        "measure": {"min_runs": matrix["min_runs"], "min_time_s": matrix["min_time_s"],
-                    "max_time_s": matrix["max_time_s"], "target_rel_ci": matrix.get("target_rel_ci")},
-    }

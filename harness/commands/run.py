@@ -1,0 +1,48 @@
+"""`edgebench run PROFILE... | --resume RUN_DIR`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import ProfileError
+from ..profiles import format_problems, load_profiles, overrides_from_args
+from ..records import RECORDS_FILE
+
+# planning flags that --resume cannot take: the plan comes from RUN_DIR/run.json
+_PLAN_FLAGS = (("PROFILE", "profiles"), ("--models", "models"), ("--runtime", "runtimes"),
+               ("--precisions", "precisions"), ("--threads", "threads"), ("--modes", "modes"),
+               ("--trials", "trials"), ("--quick", "quick"), ("--out", "out"), ("--run-id", "run_id"),
+               ("--seed", "seed"))
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..execution.session import resume, run
+
+    if args.resume:
+        given = [flag for flag, attr in _PLAN_FLAGS if getattr(args, attr)]
+        if given:
+            raise ProfileError(f"--resume continues a run as it was planned (profiles, matrix, seed and "
+                               f"folder come from RUN_DIR/run.json); drop {', '.join(given)}")
+        run_dir = resume(Path(args.resume), report=not args.no_report)
+    else:
+        if not args.profiles:
+            raise ProfileError("give at least one device profile, e.g. edgebench run devices/local.toml")
+        problems: list[str] = []
+        overrides = overrides_from_args(args, problems)
+        if problems:
+            raise ProfileError(format_problems(problems))
+        profiles = load_profiles(args.profiles, overrides)
+        run_dir = run(profiles, out_root=args.out, run_id=args.run_id, seed=args.seed,
+                      report=not args.no_report)
+    print_outputs(run_dir)
+    return 0
+
+
+def print_outputs(run_dir: Path) -> None:
+    """The paths a user opens next: the tables, the HTML report, the records."""
+    for name in ("summary.csv", "pairs.csv", "opbreakdown.csv", "report.html"):
+        path = run_dir / name
+        if path.exists():
+            print(f"{name:16s} {path}")
+    print(f"{'records':16s} {run_dir / RECORDS_FILE}")

@@ -1,0 +1,88 @@
+"""The devices of a run: built from the profiles, checked for what they lack, probed, closed.
+Problems with any device are reported together, before the first job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DeviceError, HarnessError
+from ..profiles import format_problems
+
+if TYPE_CHECKING:
+    from ..devices.base import Device
+    from ..profiles import Profile
+
+
+def device_problems(dev: Device, runtimes: list[str]) -> list[str]:
+    """What the device lacks to run these runtimes, each with how to fix it."""
+    return list(dev.check(runtimes=runtimes))
+
+
+def open_devices(profiles: list[Profile]) -> dict[str, Device]:
+    """Build every device and check it can run its matrix; all problems are reported together."""
+    from ..devices import make_device
+
+    devices: dict[str, Device] = {}
+    problems: list[str] = []
+    for prof in profiles:
+        try:
+            dev = make_device(prof.device)
+        except HarnessError as exc:
+            problems.append(str(exc))
+            continue
+        devices[prof.name] = dev
+        try:
+            problems.extend(device_problems(dev, prof.matrix["runtimes"]))
+        except HarnessError as exc:
+            problems.append(str(exc))
+    if problems:
+        close_devices(devices)
+        raise DeviceError(format_problems(problems))
+    return devices
+
+
+def close_devices(devices: dict[str, Device]) -> None:
+    for dev in devices.values():
+        try:
+            dev.close()
+        except Exception:  # closing must never hide the run's own outcome
+            pass
+
+
+def probe_devices(devices: dict[str, Device]) -> dict[str, dict[str, Any]]:
+    """Each device's description for run.json; a probe that fails is recorded, not fatal."""
+    probes: dict[str, dict[str, Any]] = {}
+    for name, dev in devices.items():
+        try:
+            probes[name] = dev.probe()
+        except HarnessError as exc:
+            probes[name] = {"probe_error": str(exc)}
+        probes[name]["emulated"] = bool(getattr(dev, "emulated", False))  # merge: dev.emulated
+    return probes
+
+
+@dataclass
+class DeviceCheck:
+    """What `edgebench devices check` found for one profile."""
+
+    profile: Profile
+    info: dict[str, Any] = field(default_factory=dict)  # the probe, when the device lacks nothing
+    problems: list[str] = field(default_factory=list)
+
+
+def check_device(profile: Profile) -> DeviceCheck:
+    """Reach the profile's device and list what it lacks; probe it when nothing is missing."""
+    from ..devices import make_device
+
+    dev = None
+    try:
+        dev = make_device(profile.device)
+        problems = device_problems(dev, profile.matrix["runtimes"])
+        info = dev.probe() if not problems else {}
+    except HarnessError as exc:
+        problems, info = [str(exc)], {}
+    finally:
+        if dev is not None:
+            dev.close()
+    return DeviceCheck(profile, info, problems)

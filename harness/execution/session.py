@@ -1,0 +1,222 @@
+"""A run's lifecycle: plan, open the devices, create the run folder and run.json, hold the run lock,
+turn SIGTERM into an interrupt, run the devices, mark run.json complete / incomplete / interrupted,
+and write the report. `resume` continues an interrupted run with only the jobs still missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import platform
+import random
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..errors import HarnessError, ProfileError, RunDirError
+from ..paths import REPO_ROOT, results_dir
+from ..plan import JobSpec, plan
+from ..profiles import Profile, format_problems
+from ..records import RECORD_SCHEMA_VERSION, RECORDS_FILE, RUN_FILE, RUN_SCHEMA_VERSION, truncate_partial_line
+from .device_loop import interrupt_devices, run_devices
+from .fleet import close_devices, open_devices, probe_devices
+from .writer import JobKey, RunWriter
+
+if TYPE_CHECKING:
+    from ..devices.base import Device
+
+Jobs = dict[str, list[JobSpec]]
+
+
+def git_commit() -> str | None:
+    """HEAD of the edgebench checkout, with -dirty when tracked files changed; None outside git."""
+    try:
+        res = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if res.returncode != 0:
+        return None
+    return res.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def new_run_id(profiles: list[Profile]) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return stamp + "-" + "+".join(p.name for p in profiles)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def run_meta(profiles: list[Profile], run_id: str, seed: int, jobs: Jobs, argv: list[str] | None) -> dict[str, Any]:
+    """run.json of a new run: what was planned, with what, from which commit."""
+    return {
+        "schema_version": RUN_SCHEMA_VERSION, "edgebench_version": __version__, "run_id": run_id,
+        "status": "running", "created_at": _now(),
+        "command": shlex.join(argv if argv is not None else sys.argv), "git_commit": git_commit(),
+        "host": {"python": platform.python_version(), "platform": platform.platform()},
+        "seed": seed, "record_schema_version": RECORD_SCHEMA_VERSION,
+        "profiles": [{"path": str(p.path), "device": p.device, "matrix": p.matrix} for p in profiles],
+        "planned_jobs": sum(len(v) for v in jobs.values()),
+    }
+
+
+def run(profiles: list[Profile], *, out_root: Path | None = None, run_id: str | None = None,
+        seed: int | None = None, argv: list[str] | None = None, report: bool = True) -> Path:
+    """Plan, check the devices, run every job into a new run folder; returns the folder."""
+    seed = seed if seed is not None else random.randrange(2**31)
+    _configs, jobs = plan(profiles, seed)
+    out_root = Path(out_root) if out_root else results_dir()
+    run_id = run_id or new_run_id(profiles)
+    run_dir = out_root / run_id
+    if (run_dir / RUN_FILE).exists():
+        raise RunDirError(f"{run_dir}: a run with this id exists; use --resume {run_dir} to continue it "
+                          f"or pick another --run-id")
+    devices = open_devices(profiles)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        close_devices(devices)
+        raise RunDirError(f"{run_dir}: cannot create the run folder ({exc}); pick another --out") from exc
+    writer = RunWriter(run_dir, run_meta(profiles, run_id, seed, jobs, argv))
+    writer.update_meta()
+    return _execute_and_finish(profiles, writer, jobs, set(), report, devices)
+
+
+def _profiles_of(run_dir: Path, meta: dict[str, Any]) -> list[Profile]:
+    """The profiles as run.json recorded them (matrix values checked again)."""
+    from ..profiles import _check_matrix_values
+
+    problems: list[str] = []
+    profiles = []
+    for p in meta["profiles"]:
+        _check_matrix_values(Path(p["path"]), "", p["matrix"], problems)
+        profiles.append(Profile(path=Path(p["path"]), device=p["device"], matrix=p["matrix"]))
+    if problems:
+        raise ProfileError(format_problems(problems))
+    return profiles
+
+
+def resume(run_dir: Path, *, report: bool = True) -> Path:
+    """Run the jobs of an interrupted run that have no record yet (a cut-off last line is dropped)."""
+    from ..records import load_run
+
+    run_dir = Path(run_dir)
+    if not (run_dir / RUN_FILE).exists():
+        raise RunDirError(f"{run_dir}: not a run folder (no {RUN_FILE}); nothing to resume")
+    meta, _ = load_run(run_dir)
+    if not isinstance(meta.get("profiles"), list) or "seed" not in meta:
+        raise RunDirError(f"{run_dir / RUN_FILE}: has no profiles or seed (not written by `edgebench run`, "
+                          f"or damaged); start a new run instead")
+    if meta.get("status") == "complete":
+        print(f"edgebench: {run_dir} is complete; rerunning only jobs without a record or skipped",
+              file=sys.stderr)
+    profiles = _profiles_of(run_dir, meta)
+    _configs, jobs = plan(profiles, meta["seed"])
+    records_path = run_dir / RECORDS_FILE
+    if truncate_partial_line(records_path):
+        print(f"edgebench: dropped a cut-off last line of {records_path}; that job runs again",
+              file=sys.stderr)
+    writer = RunWriter(run_dir, meta)
+    done = writer.done_jobs(jobs, include_skipped=False)  # skipped jobs (device lost) run again
+    devices = open_devices(profiles)
+    missing = sum(1 for js in jobs.values() for j in js if j.key not in done)
+    print(f"edgebench: resuming {run_dir}: {len(done)} jobs recorded, {missing} to run", file=sys.stderr)
+    writer.update_meta(status="running", resumed_at=_now(), resumes=int(meta.get("resumes", 0)) + 1)
+    return _execute_and_finish(profiles, writer, jobs, done, report, devices)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path, devices: dict[str, Device]) -> Iterator[None]:
+    """One edgebench process writes a run folder at a time (a second --resume would duplicate jobs)."""
+    import fcntl
+
+    fh = open(run_dir / ".lock", "w")  # noqa: SIM115 - held open for the whole run
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        close_devices(devices)
+        raise RunDirError(f"{run_dir}: another edgebench process is writing this run; wait for it to end "
+                          f"(or stop it) before resuming") from None
+    try:
+        yield
+    finally:
+        fh.close()
+
+
+class _Terminate(KeyboardInterrupt):
+    pass
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:  # SIGTERM behaves like Ctrl-C
+    raise _Terminate()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """In the main thread, SIGTERM raises KeyboardInterrupt, so it stops a run like Ctrl-C."""
+    in_main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+def _probe_and_run(profiles: list[Profile], writer: RunWriter, jobs: Jobs, done: set[JobKey],
+            devices: dict[str, Device]) -> bool:
+    """Probe the devices into run.json, then run every device; False if interrupted. Closes the devices."""
+    try:
+        try:
+            writer.update_meta(devices={**writer.meta.get("devices", {}), **probe_devices(devices)})
+        except KeyboardInterrupt:
+            interrupt_devices(devices)
+            return False
+        return run_devices(profiles, devices, jobs, done, writer)
+    finally:
+        close_devices(devices)
+
+
+def _execute_and_finish(profiles: list[Profile], writer: RunWriter, jobs: Jobs, done: set[JobKey],
+                        report: bool, devices: dict[str, Device]) -> Path:
+    with run_lock(writer.run_dir, devices):
+        try:
+            with sigterm_as_interrupt():
+                print(f"edgebench: run {writer.run_dir}", file=sys.stderr)
+                completed = _probe_and_run(profiles, writer, jobs, done, devices)
+        except RunDirError:
+            with contextlib.suppress(OSError):
+                writer.update_meta(status="interrupted", interrupted_at=_now())
+            raise
+        return _finish(writer, jobs, completed, report)
+
+
+def _finish(writer: RunWriter, jobs: Jobs, completed: bool, report: bool) -> Path:
+    """Mark run.json, write the report, and say what is left to do if anything is."""
+    now = _now()
+    if not completed:
+        writer.update_meta(status="interrupted", interrupted_at=now)
+        raise HarnessError(f"interrupted; the records so far are in {writer.records_path}. "
+                           f"Continue with: edgebench run --resume {writer.run_dir}")
+    recorded = writer.done_jobs(jobs, include_skipped=True)
+    missing = [j for js in jobs.values() for j in js if j.key not in recorded]
+    writer.update_meta(status="incomplete" if missing else "complete", finished_at=now)
+    if report and (recorded or not missing):
+        from ..report.write import report_run
+
+        report_run(writer.run_dir)
+    if missing:
+        raise HarnessError(f"{len(missing)} job(s) have no record (first: {missing[0].label()}); "
+                           f"run them with: edgebench run --resume {writer.run_dir}")
+    return writer.run_dir

@@ -1,0 +1,90 @@
+"""The run folder as the run goes: records appended one line at a time (flush + fsync), run.json
+rewritten atomically, secrets scrubbed from both. The records file stays the truth for --resume."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import HarnessError, RunDirError
+from ..records import (RECORD_SCHEMA_VERSION, RECORDS_FILE, RUN_FILE, Status, append_record, job_key,
+                       latest_per_job, read_records)
+from ..util import atomic_write_json
+from .secrets import scrub, secret_values
+
+if TYPE_CHECKING:
+    from ..devices.base import Device
+    from ..plan import JobSpec
+
+JobKey = tuple[str, str, str, int]
+
+
+def job_record(spec: JobSpec, result: dict[str, Any], run_id: str, device: Device, started: float,
+               duration: float) -> dict[str, Any]:
+    """A record: the config's identity, the device's result, and where/when the job ran."""
+    emulated = bool(getattr(device, "emulated", False))  # merge: device.emulated (the Device ABC has it)
+    rec = {**spec.config.identity(), **result}
+    rec.update({
+        "schema_version": RECORD_SCHEMA_VERSION, "run_id": run_id, "mode": spec.mode,
+        "trial": spec.trial, "emulated": emulated,
+        "started_at": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(),
+        "duration_s": round(duration, 3),
+    })
+    if emulated:
+        rec["emulated_cpu"] = getattr(device, "cpu", None)  # merge: device.cpu (the Device ABC has it)
+    rec.setdefault("status", Status.FAILED)
+    return rec
+
+
+@dataclass
+class RunWriter:
+    """Writes one run folder; shared by the device threads (a lock orders their writes)."""
+
+    run_dir: Path
+    meta: dict[str, Any]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    secrets: list[str] = field(default_factory=list)
+    fatal: HarnessError | None = None
+
+    def __post_init__(self) -> None:
+        self.secrets = secret_values({"profiles": self.meta.get("profiles", [])})
+
+    @property
+    def records_path(self) -> Path:
+        return self.run_dir / RECORDS_FILE
+
+    @property
+    def run_id(self) -> str:
+        return self.meta["run_id"]
+
+    def recorded_key(self, spec: JobSpec) -> tuple:
+        """The job's key as its record carries it (a secret inside a model path is redacted there)."""
+        return tuple(scrub(list(spec.key), self.secrets))
+
+    def done_jobs(self, jobs: dict[str, list[JobSpec]], include_skipped: bool) -> set[JobKey]:
+        """Planned job keys that have a current record (skipped ones only if include_skipped)."""
+        if not self.records_path.exists():
+            return set()
+        recorded = {job_key(r) for r in latest_per_job(read_records(self.records_path).records)
+                    if include_skipped or r.get("status") != Status.SKIPPED}
+        return {j.key for js in jobs.values() for j in js if self.recorded_key(j) in recorded}
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append a record; a write that fails (disk full) stops the run with the records so far intact."""
+        with self.lock:
+            try:
+                append_record(self.records_path, scrub(record, self.secrets))
+            except OSError as exc:
+                self.fatal = RunDirError(
+                    f"{self.records_path}: cannot write a record ({exc.strerror or exc}); the records "
+                    f"before it are intact. Free some space, then: edgebench run --resume {self.run_dir}")
+                raise self.fatal from exc
+
+    def update_meta(self, **changes: Any) -> None:
+        """Merge `changes` into run.json and rewrite it atomically."""
+        with self.lock:
+            self.meta.update(changes)
+            atomic_write_json(self.run_dir / RUN_FILE, scrub(self.meta, self.secrets), default=str)
