@@ -138,3 +138,15 @@ def test_a_given_shape_that_contradicts_the_model_is_one_line(tmp_path):
     model = torch_dynamic_convnet(tmp_path / "dyn.onnx")
     with pytest.raises(ModelFileError, match="dimension 3 is fixed in the model.*give 3"):
         analyze(model, input_shapes={"input": [1, 4, 32, 32]})
+
+
+def test_a_tflite_dynamic_batch_is_sized_by_a_given_shape():
+    from conftest import ZOO
+
+    model = ZOO / "digits" / "digits-separable-tflite-fp32.tflite"
+    one = analyze(model)
+    two = analyze(model, input_shapes={"serving_default_input:0": [2, 32, 32, 1]})
+    assert two["total"]["macs"] == 2 * one["total"]["macs"] > 0
+    assert two["total"]["params"] == one["total"]["params"]
+    with pytest.raises(ModelFileError, match="serving_default_input:0"):
+        analyze(model, input_shapes={"serving_default_input:0": [1, 16, 16, 1]})

@@ -64,10 +64,10 @@ def _layer(r: dict[str, Any]) -> Layer:
                  r["out_channels"], tuple(r["out_hw"]) if r["out_hw"] else None)
 
 
-def load_graph(path: Path | str) -> Graph:
-    """The analyzer's rows of an ONNX file as layers, in graph order."""
+def load_graph(path: Path | str, input_shapes: dict[str, list[int]] | None = None) -> Graph:
+    """The analyzer's rows of an ONNX file as layers, in graph order (`input_shapes` as in analyze)."""
     path = Path(path)
-    layers = [_layer(r) for r in analyze(path)["nodes"]]
+    layers = [_layer(r) for r in analyze(path, input_shapes)["nodes"]]
     producer = {out: layer.name for layer in layers for out in layer.outputs}
     return Graph(path, layers, producer, {layer.name: layer for layer in layers})
 

@@ -41,8 +41,9 @@ STANDARD, DEPTHWISE, POINTWISE, DENSE, OTHER = KINDS
 def analyze(path: str | Path, input_shapes: dict[str, list[int]] | None = None) -> dict[str, Any]:
     """MACs and params of one model file.
 
-    `input_shapes` (input name -> full shape) fixes symbolic dimensions of ONNX inputs before shapes
-    are inferred. Returns {"path", "format", "kinds": {kind: {"layers", "macs", "params"}},
+    `input_shapes` (input name -> full shape) fixes symbolic dimensions of inputs before shapes are
+    inferred (ONNX) or tensors allocated (TFLite).
+    Returns {"path", "format", "kinds": {kind: {"layers", "macs", "params"}},
     "total": {"macs", "params"}, "nodes": [row, ...], "warnings": [...]}; a row is
     {"name", "op_type", "kind", "macs", "params", "folded_into", "inputs", "outputs", "kernel",
     "group", "in_channels", "out_channels", "out_hw"}. Node names are the graph's (ONNX) or the op's
@@ -60,7 +61,7 @@ def analyze(path: str | Path, input_shapes: dict[str, list[int]] | None = None) 
     elif suffix == ".tflite":
         from .analyze_tflite import tflite_nodes
 
-        nodes, warnings = tflite_nodes(path)
+        nodes, warnings = tflite_nodes(path, input_shapes)
         fmt = "tflite"
     else:
         raise ModelFileError(f"{path}: not a model file the analyzer reads; give a .onnx or .tflite file")

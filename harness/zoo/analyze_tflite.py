@@ -32,8 +32,26 @@ def interpreter(path: Path) -> Any:
                              f"the file is truncated or not TFLite: re-export or re-download it") from None
 
 
-def tflite_nodes(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def _resize(interp: Any, path: Path, input_shapes: dict[str, list[int]] | None) -> None:
+    """Size dynamic inputs (shape signature -1) as given, so every op's tensors get their real shapes."""
+    if not input_shapes:
+        return
+    for d in interp.get_input_details():
+        if d["name"] in input_shapes:
+            try:
+                interp.resize_tensor_input(d["index"], [int(v) for v in input_shapes[d["name"]]], strict=True)
+            except (ValueError, RuntimeError) as exc:
+                raise ModelFileError(f"{path}: input {d['name']!r} cannot take the shape "
+                                     f"{list(input_shapes[d['name']])} ({str(exc).splitlines()[0]}); "
+                                     f"give its fixed sizes as they are") from None
+    interp.allocate_tensors()
+
+
+def tflite_nodes(path: Path, input_shapes: dict[str, list[int]] | None = None
+                 ) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per op of the .tflite at `path` (see analyze.analyze), and the warnings."""
     interp = interpreter(path)
+    _resize(interp, path, input_shapes)
     try:
         ops = interp._get_ops_details()
     except Exception as exc:  # noqa: BLE001 - a private API: any failure means "cannot list"
