@@ -156,6 +156,8 @@ def run_job(job: dict) -> dict:
         result["first_inference_ns"] = time.perf_counter_ns() - t0
         result["rss_after_first_bytes"] = rss_bytes()
         check_finite(backend.all_outputs(), "after the first inference")
+        if job.get("mode", "perf") != "accuracy":
+            backend.bind_after_first()
         result["delegation"] = backend.delegation()
 
         mode = job.get("mode", "perf")

@@ -125,13 +125,22 @@ class OrtBackend:
                                   f".npz), or export int8 models with float input and QDQ nodes")
             feed[inp.name] = np.ascontiguousarray(x.astype(dtype, copy=False))
         self.feed = feed
-        self._io = self._bind()
         self._last = None
-        if self._io is not None:
+        self._use_binding(self._bind())
+
+    def _use_binding(self, io: Any) -> None:
+        self._io = io
+        if io is not None:
             # the timed call itself: a C-level partial, no Python frame of ours around ORT's
-            self.invoke = functools.partial(self.session.run_with_iobinding, self._io)
+            self.invoke = functools.partial(self.session.run_with_iobinding, io)
         else:
             self.__dict__.pop("invoke", None)
+
+    def bind_after_first(self) -> None:
+        """After the first inference: bind outputs whose symbolic dimensions that run has sized, so
+        the timed loop uses IOBinding too (the first inference itself stays the first)."""
+        if self._io is None and self._last is not None:
+            self._use_binding(self._bind())
 
     _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int8)": np.int8,
                  "tensor(uint8)": np.uint8, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
@@ -140,12 +149,14 @@ class OrtBackend:
     def _bind(self) -> Any:
         """Bind the input and preallocated outputs once (IOBinding): each call then skips the
         per-call conversion of Python arguments and the allocation of outputs, about 5 us of binding
-        overhead that would otherwise be timed. Outputs with symbolic dimensions take the shapes of one
-        untimed run on the bound inputs (they cannot change while the inputs stay)."""
+        overhead that would otherwise be timed. Outputs with symbolic dimensions take the shapes of the
+        last session.run on these inputs (they cannot change while the inputs stay); before one, None."""
         outputs = self.session.get_outputs()
         shapes = [o.shape for o in outputs]
         if any(not all(isinstance(d, int) and d > 0 for d in s) for s in shapes):
-            shapes = [list(np.shape(r)) for r in self.session.run(None, self.feed)]
+            if self._last is None:
+                return None
+            shapes = [list(np.shape(r)) for r in self._last]
         if any(o.type not in self._NP_TYPES for o in outputs):
             return None
         io = self.session.io_binding()
@@ -306,6 +317,9 @@ class TfliteBackend:
 
     def fed(self) -> dict[str, np.ndarray]:
         return dict(self._fed)
+
+    def bind_after_first(self) -> None:
+        """Nothing to bind: the interpreter's tensors are its own."""
 
     def outputs(self) -> np.ndarray:
         d = self.out_detail
