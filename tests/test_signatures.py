@@ -126,3 +126,33 @@ def test_a_file_that_is_no_model_is_one_line(tmp_path):
     (tmp_path / "m.pt").write_bytes(b"x")
     with pytest.raises(ModelFileError, match="give a .onnx or .tflite"):
         read_signature(tmp_path / "m.pt")
+
+
+def test_eval_data_that_the_runner_could_not_feed_is_refused_before_any_job(tmp_path):
+    from harness.plan.signatures import check_eval
+
+    model = two_input_net(tmp_path / "two.onnx")
+    resolved = resolve_inputs(model, read_signature(model), None, None)
+    good = tmp_path / "good.npz"
+    np.savez(good, image=np.zeros((5, 3, 16, 16), np.float32), side=np.zeros((5, 8), np.float32), y=np.zeros(5))
+    check_eval(model, resolved, good)
+    cases = {
+        "missing": ({"image": np.zeros((5, 3, 16, 16), np.float32), "y": np.zeros(5)},
+                    r"no array for input\(s\) 'side'"),
+        "shape": ({"image": np.zeros((5, 3, 8, 8), np.float32), "side": np.zeros((5, 8)), "y": np.zeros(5)},
+                  r"samples of input 'image' are \[3, 8, 8\]"),
+        "labels": ({"image": np.zeros((5, 3, 16, 16)), "side": np.zeros((5, 8))}, "no labels 'y'"),
+        "counts": ({"image": np.zeros((5, 3, 16, 16)), "side": np.zeros((4, 8)), "y": np.zeros(5)},
+                   "different numbers of samples"),
+    }
+    for name, (arrays, needle) in cases.items():
+        np.savez(tmp_path / f"{name}.npz", **arrays)
+        with pytest.raises(ProfileError, match=needle) as err:
+            check_eval(model, resolved, tmp_path / f"{name}.npz")
+        assert "\n" not in str(err.value) and f"{name}.npz" in str(err.value)
+    tok = token_classifier(tmp_path / "tok.onnx")
+    np.savez(tmp_path / "float_ids.npz", ids=np.zeros((3, 12), np.float32), y=np.zeros(3))
+    with pytest.raises(ProfileError, match="'ids'.*is int64, the data is float32"):
+        check_eval(tok, resolve_inputs(tok, read_signature(tok), None, None), tmp_path / "float_ids.npz")
+    digits = DIGITS / "digits-separable-onnx-fp32.onnx"  # today's x/y layout keeps working
+    check_eval(digits, resolve_inputs(digits, read_signature(digits), None, None), DIGITS / "digits-eval.npz")

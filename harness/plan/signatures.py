@@ -124,6 +124,43 @@ def eval_shapes_of(eval_path: str | Path, specs: list[InputSpec]) -> dict[str, l
     return out
 
 
+def check_eval(model_path: str | Path, resolved: list[ResolvedInput], eval_path: str | Path,
+               needs_labels: bool = True) -> None:
+    """Refuse, before any job, eval data the runner could not feed: a missing input array (or labels
+    `y`), sample dimensions that differ from the resolved shape, float data for an integer ONNX input,
+    or arrays with different sample counts. One ProfileError line naming the file and the input."""
+    import numpy as np
+
+    eval_path = Path(eval_path)
+    if not eval_path.exists():
+        raise ProfileError(f"{eval_path}: eval data for {model_path} does not exist; fix the path in the profile")
+    with np.load(eval_path) as data:
+        files = sorted(data.files)
+        named = all(r.name in files for r in resolved)
+        legacy = not named and len(resolved) == 1 and "x" in files
+        if not named and not legacy:
+            missing = [r.name for r in resolved if r.name not in files]
+            raise ProfileError(f"{eval_path}: no array for input(s) {', '.join(map(repr, missing))} of {model_path} "
+                               f"(keys: {files}); save one array per input name (samples first) plus labels 'y'")
+        if needs_labels and "y" not in files:
+            raise ProfileError(f"{eval_path}: no labels 'y' (keys: {files}); accuracy needs them")
+        counts = set()
+        for r in resolved:
+            arr = data["x" if legacy else r.name]
+            counts.add(arr.shape[0] if arr.ndim else 0)
+            if tuple(arr.shape[1:]) != tuple(r.shape[1:]):
+                raise ProfileError(f"{eval_path}: samples of input {r.name!r} are {list(arr.shape[1:])}, "
+                                   f"{model_path} takes {list(r.shape[1:])} (after the batch); use eval data made "
+                                   f"for this model or set its input_shapes to match")
+            if (Path(model_path).suffix.lower() == ".onnx" and arr.dtype.kind == "f"
+                    and r.dtype not in FLOAT_DTYPES):
+                raise ProfileError(f"{eval_path}: input {r.name!r} of {model_path} is {r.dtype}, the data is "
+                                   f"{arr.dtype}; save it as {r.dtype}")
+        if len(counts) > 1:
+            raise ProfileError(f"{eval_path}: the input arrays hold different numbers of samples ({sorted(counts)}); "
+                               f"give each input one row per sample")
+
+
 def _toml_key(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
