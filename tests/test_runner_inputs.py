@@ -170,3 +170,11 @@ def test_outputs_with_symbolic_dims_are_bound_after_the_first_inference(tmp_path
     assert backend._io is not None  # the timed loop runs on IOBinding
     backend.invoke()
     np.testing.assert_allclose(backend.outputs(), first, rtol=1e-6)
+
+
+def test_job_inputs_that_name_no_model_input_fail_naming_both_sides(tmp_path):
+    spec = job(two_input_net(tmp_path / "two.onnx"))
+    spec["inputs"][1] = {**spec["inputs"][1], "name": "extra"}
+    res = run_runner(spec, tmp_path)
+    assert res["status"] == "failed"
+    assert "['image', 'side']" in res["error"] and "lacks ['side']" in res["error"] and "'extra'" in res["error"]
