@@ -116,6 +116,23 @@ def _first_feed(backend: Any, job: dict, arrays: dict | None) -> dict:
     return {names[0]: np.random.default_rng(0).standard_normal(backend.input_shape()).astype(np.float32)}
 
 
+def _first_inference(backend: Any, job: dict, result: dict) -> tuple[dict | None, Any]:
+    """Feed every input, time the first inference and check its outputs are finite; returns the eval
+    arrays by input name (None without eval data) and the labels."""
+    arrays, y = (load_eval(job["eval_path"], backend.input_names()) if job.get("eval_path") else (None, None))
+    backend.set_inputs(_first_feed(backend, job, arrays))
+    result["inputs"] = described(backend.fed())
+    t0 = time.perf_counter_ns()
+    backend.invoke()
+    result["first_inference_ns"] = time.perf_counter_ns() - t0
+    result["rss_after_first_bytes"] = rss_bytes()
+    check_finite(backend.all_outputs(), "after the first inference")
+    if job.get("mode", "perf") != "accuracy":
+        backend.bind_after_first()
+    result["delegation"] = backend.delegation()
+    return arrays, y
+
+
 def run_job(job: dict) -> dict:
     result: dict[str, Any] = {
         "status": "ok", "error": None, "runner_protocol": RUNNER_PROTOCOL_VERSION,
@@ -147,19 +164,7 @@ def run_job(job: dict) -> dict:
         result["runtime_version"] = backend.version
         result["rss_after_load_bytes"] = rss_bytes()
 
-        arrays, y = (load_eval(job["eval_path"], backend.input_names()) if job.get("eval_path")
-                     else (None, None))
-        backend.set_inputs(_first_feed(backend, job, arrays))
-        result["inputs"] = described(backend.fed())
-        t0 = time.perf_counter_ns()
-        backend.invoke()
-        result["first_inference_ns"] = time.perf_counter_ns() - t0
-        result["rss_after_first_bytes"] = rss_bytes()
-        check_finite(backend.all_outputs(), "after the first inference")
-        if job.get("mode", "perf") != "accuracy":
-            backend.bind_after_first()
-        result["delegation"] = backend.delegation()
-
+        arrays, y = _first_inference(backend, job, result)
         mode = job.get("mode", "perf")
         if mode == "perf":
             _perf(backend, job, result)
