@@ -153,6 +153,12 @@ def paper_arithmetic(twin: str, width: float = 1.0, res: int = 224) -> tuple[int
     return macs + c * 1000, params + c * 1000 + 1000
 
 
+def learned(kinds: dict) -> dict:
+    """Per-kind counts an export cannot change: the 'other' row's node count depends on the exporter
+    (BN nodes, Q/DQ pairs, layout transposes), its MACs and params do not."""
+    return {k: (v if k != "other" else {"macs": v["macs"], "params": v["params"]}) for k, v in kinds.items()}
+
+
 @pytest.fixture(scope="module")
 def mobilenet_graphs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
     d = tmp_path_factory.mktemp("mobilenet")
@@ -253,7 +259,7 @@ def test_bias_counts_the_same_whether_stored_or_dropped_by_the_exporter(tmp_path
     assert analyze(_single_conv(tmp_path / "nobias.onnx", 8, 16, 3, 1))["total"]["params"] == 16 * 8 * 9 + 16
     folded = analyze(mobilenet_v1(tmp_path / "folded.onnx", "separable", res=128))
     unfolded = analyze(mobilenet_v1(tmp_path / "bn.onnx", "separable", "bn", res=128))
-    assert folded["kinds"] == unfolded["kinds"]
+    assert learned(folded["kinds"]) == learned(unfolded["kinds"])
 
 
 def test_conv_output_size_is_computed_when_shape_inference_has_none(tmp_path):
@@ -300,7 +306,7 @@ def test_every_format_of_a_shipped_model_gives_the_same_counts_per_kind(name):
     twin = name.split("-")[1]
     ref = analyze(DIGITS / f"digits-{twin}-onnx-fp32.onnx")
     r = analyze(DIGITS / name)
-    assert r["kinds"] == ref["kinds"]
+    assert learned(r["kinds"]) == learned(ref["kinds"])
     assert r["total"] == ref["total"]
 
 

@@ -27,9 +27,9 @@ def test_graph_classifies_each_conv_and_counts_its_macs(tiny):
     kinds = {layer.name: (layer.kind, layer.macs) for layer in g.layers if layer.macs}
     # 16x16x1 input, stem 8 filters stride 2 -> 8x8; block0 dw 8ch + pw 16; block1 dw stride 2 -> 4x4, pw 32
     assert kinds == {
-        "stem_conv": ("standard 3x3", 8 * 8 * 8 * 1 * 9),
-        "block0_dw": ("depthwise", 8 * 8 * 8 * 9), "block0_pw": ("pointwise", 8 * 8 * 16 * 8),
-        "block1_dw": ("depthwise", 4 * 4 * 16 * 9), "block1_pw": ("pointwise", 4 * 4 * 32 * 16),
+        "stem_conv": ("standard conv", 8 * 8 * 8 * 1 * 9),
+        "block0_dw": ("depthwise conv", 8 * 8 * 8 * 9), "block0_pw": ("pointwise conv", 8 * 8 * 16 * 8),
+        "block1_dw": ("depthwise conv", 4 * 4 * 16 * 9), "block1_pw": ("pointwise conv", 4 * 4 * 32 * 16),
         "logits": ("dense", 32 * 10),
     }
 
@@ -78,10 +78,10 @@ def test_every_profiled_mac_node_is_joined_to_its_graph_layer(tiny, model, level
     assert sum(r["mac_pct"] for r in rows.values()) == pytest.approx(100.0)
     assert all(r["coverage_pct"] == pytest.approx(100.0) for r in rows.values())
     if model.startswith("separable"):
-        assert rows["depthwise"]["nodes"] == 2 and rows["pointwise"]["nodes"] == 2
-        assert rows["depthwise"]["gmacs_per_s"] > 0 and rows["pointwise"]["gmacs_per_s"] > 0
+        assert rows["depthwise conv"]["nodes"] == 2 and rows["pointwise conv"]["nodes"] == 2
+        assert rows["depthwise conv"]["gmacs_per_s"] > 0 and rows["pointwise conv"]["gmacs_per_s"] > 0
     else:
-        assert "depthwise" not in rows and rows["standard 3x3"]["nodes"] == 3
+        assert "depthwise conv" not in rows and rows["standard conv"]["nodes"] == 3
 
 
 def test_names_nothing_resembles_are_joined_by_op_type_and_order(tmp_path):
@@ -107,20 +107,19 @@ def test_unjoinable_mac_nodes_lower_the_coverage_instead_of_guessing(tiny):
             {"node": "stem_conv", "op_type": "Conv", "dur_us_total": 25.0, "count": 1}]
     rows = {r["kind"]: r for r in breakdown(graph, prof)}
     assert rows["other"]["time_pct"] == pytest.approx(75.0)
-    assert rows["standard 3x3"]["time_pct"] == pytest.approx(25.0)
-    assert rows["standard 3x3"]["coverage_pct"] == pytest.approx(25.0)
+    assert rows["standard conv"]["time_pct"] == pytest.approx(25.0)
+    assert rows["standard conv"]["coverage_pct"] == pytest.approx(25.0)
 
 
-def test_graph_macs_agree_with_the_zoo_analyzer():
-    from harness.zoo.analyze import analyze
+def test_graph_macs_are_the_zoo_analyzers_with_its_kind_names():
+    from harness.zoo.analyze import KINDS, analyze
 
     files = sorted(ZOO.glob("digits/*.onnx"))
     assert files, "the shipped digits pair is missing from models/zoo"
-    kind_map = {"depthwise": "depthwise conv", "pointwise": "pointwise conv", "standard 3x3": "standard conv",
-                "dense": "dense", "other": "other"}
     for f in files:
         mine = load_graph(f)
         theirs = analyze(f)
-        assert mine.total_macs == theirs["total"]["macs"], f
+        assert mine.total_macs == theirs["total"]["macs"] > 0, f
+        assert set(mine.macs_by_kind()) == set(KINDS)
         for kind, macs in mine.macs_by_kind().items():
-            assert macs == theirs["kinds"][kind_map[kind]]["macs"], (f, kind)
+            assert macs == theirs["kinds"][kind]["macs"], (f, kind)

@@ -1,9 +1,9 @@
 """The layers of an ONNX graph, by kind, with their multiply-adds: what the per-op breakdown joins
 ONNX Runtime's profile to, and where the formula 1/N + 1/Dk^2 gets N and Dk.
 
-Counting rule (the same as `edgebench models inspect`): one multiply-add counts once; bias adds,
-activations and BatchNorm (folded into the convolution at export) are not counted. Quantized graphs
-(QDQ or QOperator) count like their float originals.
+The layers are the analyzer's per-node rows (harness/zoo/analyze.py, the one multiply-add counter,
+with its counting rule and layer-kind names); this module only gives them the shape the report
+walks: producers of tensors, layers by name, separable blocks.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-KINDS = ("depthwise", "pointwise", "standard 3x3", "dense", "other")
+from ..zoo.analyze import DEPTHWISE, KINDS, POINTWISE, analyze
 
-CONV_OPS = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3, "FusedConv": 1, "NhwcFusedConv": 1}
-DENSE_OPS = {"Gemm": 1, "MatMul": 1, "MatMulInteger": 1, "QLinearMatMul": 3, "QGemm": 3, "FusedMatMul": 1}
+__all__ = ["KINDS", "PASS_THROUGH", "Graph", "Layer", "load_graph", "separable_blocks", "formula_from_graph",
+           "formula_from_config"]
+
 # ops between a MAC op and the tensor ORT names a fused node after (activation, BN, Q/DQ, bias add)
 PASS_THROUGH = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu",
                 "BatchNormalization", "Add", "Mul", "QuantizeLinear", "DequantizeLinear", "Identity",
@@ -30,7 +31,7 @@ class Layer:
     macs: int
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    kernel: tuple[int, int] | None = None
+    kernel: tuple[int, ...] | None = None
     group: int = 1
     in_channels: int | None = None
     out_channels: int | None = None
@@ -57,93 +58,17 @@ class Graph:
         return sum(layer.macs for layer in self.layers)
 
 
-def _shape_of(vi: Any) -> list[int | None]:
-    dims = vi.type.tensor_type.shape.dim
-    return [d.dim_value if d.HasField("dim_value") else None for d in dims]
+def _layer(r: dict[str, Any]) -> Layer:
+    return Layer(r["name"], r["op_type"], r["kind"], int(r["macs"]), tuple(r["inputs"]), tuple(r["outputs"]),
+                 tuple(r["kernel"]) if r["kernel"] else None, int(r["group"] or 1), r["in_channels"],
+                 r["out_channels"], tuple(r["out_hw"]) if r["out_hw"] else None)
 
 
-def conv_kind(kernel: tuple[int, int], group: int, cin: int | None, cout: int | None) -> str:
-    if group > 1 and cin is not None and group == cin and cout is not None and cout % cin == 0:
-        return "depthwise"
-    if group == 1 and kernel == (1, 1):
-        return "pointwise"
-    if group == 1 and kernel == (3, 3):
-        return "standard 3x3"
-    return "other"
-
-
-def load_graph(path: Path | str) -> Graph:
-    """Parse an ONNX file (no weights copied) and classify each node."""
-    import onnx
-    from onnx import numpy_helper
-
+def load_graph(path: Path | str, input_shapes: dict[str, list[int]] | None = None) -> Graph:
+    """The analyzer's rows of an ONNX file as layers, in graph order (`input_shapes` as in analyze)."""
     path = Path(path)
-    model = onnx.load(str(path), load_external_data=False)
-    try:
-        model = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # shapes are a nicety: a graph shape inference cannot type still gets kinds
-        pass
-    g = model.graph
-    inits = {i.name: list(i.dims) for i in g.initializer}
-    consts: dict[str, list[int]] = {}
-    for n in g.node:
-        if n.op_type == "Constant":
-            for a in n.attribute:
-                if a.name == "value":
-                    consts[n.output[0]] = list(numpy_helper.to_array(a.t).shape)
-    shapes: dict[str, list[int | None]] = {}
-    for vi in list(g.value_info) + list(g.input) + list(g.output):
-        shapes[vi.name] = _shape_of(vi)
-    producer_node = {out: n for n in g.node for out in n.output}
-
-    def weight_shape(tensor: str, depth: int = 0) -> list[int] | None:
-        if tensor in inits:
-            return inits[tensor]
-        if tensor in consts:
-            return consts[tensor]
-        if tensor in shapes and all(d is not None for d in shapes[tensor]):
-            return shapes[tensor]  # type: ignore[return-value]
-        n = producer_node.get(tensor)
-        if n is not None and depth < 4 and n.op_type in ("DequantizeLinear", "Identity", "Cast"):
-            return weight_shape(n.input[0], depth + 1)
-        return None
-
-    layers: list[Layer] = []
-    producer: dict[str, str] = {}
-    for i, n in enumerate(g.node):
-        name = n.name or f"{n.op_type}_{i}"
-        for out in n.output:
-            producer[out] = name
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
-        layer = Layer(name, n.op_type, "other", 0, tuple(n.input), tuple(n.output))
-        if n.op_type in CONV_OPS:
-            w = weight_shape(n.input[CONV_OPS[n.op_type]]) if len(n.input) > CONV_OPS[n.op_type] else None
-            out = shapes.get(n.output[0])
-            if w is not None and len(w) == 4:
-                group = int(attrs.get("group", 1))
-                cout, cin_per_group, kh, kw = (int(d) for d in w)
-                cin = cin_per_group * group
-                macs = 0
-                hw = None
-                if out and len(out) == 4 and all(d is not None for d in out):
-                    hw = (int(out[2]), int(out[3]))
-                    macs = int(out[0]) * cout * hw[0] * hw[1] * cin_per_group * kh * kw
-                layer = Layer(name, n.op_type, conv_kind((kh, kw), group, cin, cout), macs, tuple(n.input),
-                              tuple(n.output), (kh, kw), group, cin, cout, hw)
-        elif n.op_type in DENSE_OPS:
-            w = weight_shape(n.input[DENSE_OPS[n.op_type]]) if len(n.input) > DENSE_OPS[n.op_type] else None
-            a = shapes.get(n.input[0])
-            if w is not None and len(w) == 2:
-                k, m = (int(d) for d in w)
-                if attrs.get("transB"):
-                    k, m = m, k
-                rows = 1
-                if a and all(d is not None for d in a[:-1]):
-                    for d in a[:-1]:
-                        rows *= int(d)
-                layer = Layer(name, n.op_type, "dense", rows * k * m, tuple(n.input), tuple(n.output),
-                              None, 1, k, m, None)
-        layers.append(layer)
+    layers = [_layer(r) for r in analyze(path, input_shapes)["nodes"]]
+    producer = {out: layer.name for layer in layers for out in layer.outputs}
     return Graph(path, layers, producer, {layer.name: layer for layer in layers})
 
 
@@ -154,7 +79,7 @@ def separable_blocks(graph: Graph) -> list[tuple[Layer, Layer]]:
         for t in layer.inputs:
             consumers.setdefault(t, []).append(layer)
     pairs = []
-    for dw in (layer for layer in graph.layers if layer.kind == "depthwise"):
+    for dw in (layer for layer in graph.layers if layer.kind == DEPTHWISE):
         frontier, seen = list(dw.outputs), set()
         found = None
         for _ in range(8):  # walk through activations / Q-DQ to the next MAC layer
@@ -164,7 +89,7 @@ def separable_blocks(graph: Graph) -> list[tuple[Layer, Layer]]:
                     if c.name in seen:
                         continue
                     seen.add(c.name)
-                    if c.kind == "pointwise":
+                    if c.kind == POINTWISE:
                         found = c
                     elif c.op_type in PASS_THROUGH:
                         nxt.extend(c.outputs)

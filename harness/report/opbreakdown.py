@@ -10,7 +10,8 @@ ORT renames what it fuses, so a profiled node name is resolved in steps:
      take the unmatched MAC layers of the graph of the same family of ops (conv or dense) when their
      counts agree, by descending MACs against descending time.
 Whatever stays unmatched counts as 'other'; coverage_pct is the share of time whose kind is certain
-(joined nodes, and nodes that are no MAC op at all, such as ORT's layout transposes).
+(joined nodes, and nodes that are no MAC op at all, such as ORT's layout transposes). The kinds and
+their multiply-adds are the analyzer's (harness/zoo/analyze.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Iterable
 
+from ..zoo.analyze import DENSE, OTHER
 from .graph import KINDS, PASS_THROUGH, Graph, Layer
 
 PROFILE_CONV_OPS = {"Conv", "FusedConv", "NhwcFusedConv", "QLinearConv", "ConvInteger", "NhwcConv",
@@ -72,7 +74,7 @@ def _mac_behind(graph: Graph, layer: Layer, depth: int = 6) -> Layer | None:
     for _ in range(depth):
         if cur is None:
             return None
-        if cur.kind != "other":
+        if cur.kind != OTHER:
             return cur
         if cur.op_type not in PASS_THROUGH or not cur.inputs:
             return None
@@ -80,7 +82,7 @@ def _mac_behind(graph: Graph, layer: Layer, depth: int = 6) -> Layer | None:
         for t in cur.inputs:  # the data input: the one produced by another node
             if t in graph.producer:
                 nxt = graph.by_name.get(graph.producer[t])
-                if nxt is not None and (nxt.kind != "other" or nxt.op_type in PASS_THROUGH):
+                if nxt is not None and (nxt.kind != OTHER or nxt.op_type in PASS_THROUGH):
                     break
         cur = nxt
     return None
@@ -115,16 +117,16 @@ def match_profile(graph: Graph, op_profile: Iterable[dict[str, Any]]) -> list[Ma
     for r in rows:
         per_run = float(r.get("dur_us_total") or 0.0) / max(int(r.get("count") or 1), 1)
         layer, how = _resolve(graph, str(r["node"]), r.get("op_type"))
-        if layer is not None and layer.kind != "other" and layer.name in used:
+        if layer is not None and layer.kind != OTHER and layer.name in used:
             layer, how = None, "unmatched"  # two profiled nodes cannot both be one MAC layer
-        if layer is not None and layer.kind != "other":
+        if layer is not None and layer.kind != OTHER:
             used.add(layer.name)
         matches.append(Match(str(r["node"]), r.get("op_type"), per_run, layer, how))
     # by op family and order: descending time against descending MACs, only when the counts agree
     for fam in ("conv", "dense"):
         left = [i for i, m in enumerate(matches) if m.layer is None and _family(m.op_type) == fam]
         free = [layer for layer in graph.layers if layer.name not in used and layer.macs > 0
-                and ((layer.kind == "dense") == (fam == "dense"))]
+                and ((layer.kind == DENSE) == (fam == "dense"))]
         if left and len(left) == len(free):
             left.sort(key=lambda i: -matches[i].time_us)
             free.sort(key=lambda layer: -layer.macs)
@@ -145,7 +147,7 @@ def breakdown(graph: Graph, op_profile: Iterable[dict[str, Any]]) -> list[dict[s
     macs_by_kind = graph.macs_by_kind()
     rows = []
     for kind in KINDS:
-        ms = [m for m in matches if (m.layer.kind if m.layer is not None else "other") == kind]
+        ms = [m for m in matches if (m.layer.kind if m.layer is not None else OTHER) == kind]
         t = sum(m.time_us for m in ms)
         macs = macs_by_kind.get(kind, 0)
         if not ms and not macs:
@@ -155,7 +157,7 @@ def breakdown(graph: Graph, op_profile: Iterable[dict[str, Any]]) -> list[dict[s
             "time_pct": 100.0 * t / total_t if total_t else None,
             "macs": macs, "mac_pct": 100.0 * macs / total_macs if total_macs else None,
             "gmacs_per_s": (macs / t / 1e3) if t > 0 and macs else None,
-            "coverage_pct": 100.0 * known_t / total_t if total_t else None,
+            "coverage_pct": 100.0 * (known_t / total_t) if total_t else None,  # exactly 100 when all known
         })
     return rows
 

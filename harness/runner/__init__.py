@@ -6,4 +6,9 @@ It times one model under one runtime and writes one JSON result; statistics are 
 the harness, never on the device. This package must not import anything from the rest of harness.
 """
 
-RUNNER_PROTOCOL_VERSION = 1
+# The job and result formats this runner speaks.
+# 1: one input per model (from the eval data or the model's own shape).
+# 2: the job may list `inputs` ([{name, shape, dtype, low, high}]) resolved on the host; every input
+#    is fed (any count and dtype), eval .npz files may hold one array per input name; the result
+#    carries `inputs` (name, shape, dtype as fed); non-finite outputs fail the job.
+RUNNER_PROTOCOL_VERSION = 2

@@ -2,6 +2,10 @@
 
 Modes: perf (warm-up, then timed runs under the stopping rule), accuracy (the eval set at batch 1),
 profile (ONNX Runtime profiling pass: per-node times and ORT's own model_run times; never timed).
+Inputs: a job's `inputs` ([{name, shape, dtype, low, high}], resolved on the host) gives every input;
+perf and profile modes then feed seeded generated data (inputs.py). Without it the eval data or the
+model's single input gives the shape, and a symbolic dimension other than the batch is an error.
+NaN or inf in the first inference or in accuracy mode fails the job.
 Exit status: 0 ok, 3 the job failed (the result file says why), 2 bad invocation.
 """
 
@@ -16,16 +20,8 @@ import traceback
 from typing import Any
 
 from . import RUNNER_PROTOCOL_VERSION
+from .inputs import InputError, check_finite, described, generate, load_eval, sample
 from .memory import peak_rss_bytes, rss_bytes, set_affinity
-
-
-def _load_eval(path: str) -> tuple[Any, Any]:
-    import numpy as np
-
-    with np.load(path) as data:
-        if "x" not in data:
-            raise ValueError(f"{path}: eval data has no array 'x' (keys: {sorted(data.files)})")
-        return data["x"], (data["y"] if "y" in data else None)
 
 
 def _perf(backend: Any, job: dict, result: dict) -> None:
@@ -41,16 +37,17 @@ def _perf(backend: Any, job: dict, result: dict) -> None:
     result["stop_reason"] = reason
 
 
-def _accuracy(backend: Any, job: dict, result: dict, x: Any, y: Any) -> None:
+def _accuracy(backend: Any, job: dict, result: dict, arrays: dict, y: Any) -> None:
     import numpy as np
 
     if y is None:
         raise ValueError(f"{job.get('eval_path')}: accuracy mode needs labels 'y' in the eval data")
     preds = []
     outs = []
-    for i in range(len(x)):
-        backend.set_input(x[i:i + 1])
+    for i in range(len(next(iter(arrays.values())))):
+        backend.set_inputs(sample(arrays, i))
         backend.invoke()
+        check_finite(backend.all_outputs(), f"on eval sample {i}")
         out = backend.outputs()
         outs.append(out.reshape(-1))
         preds.append(int(np.argmax(out)))
@@ -103,6 +100,39 @@ def _profile(backend: Any, job: dict, result: dict) -> None:
     result["delegation"] = {**(result.get("delegation") or {}), "nodes_by_provider": providers}
 
 
+def _first_feed(backend: Any, job: dict, arrays: dict | None) -> dict:
+    """What the first inference (and the timed loop) reads: generated data for the job's inputs in
+    perf and profile modes, else the first eval sample, else generated data for the single input."""
+    import numpy as np
+
+    if job.get("inputs") and (job.get("mode", "perf") != "accuracy" or arrays is None):
+        return generate(job["inputs"], int(job.get("seed", 0)))
+    if arrays is not None:
+        return sample(arrays, 0)
+    names = backend.input_names()
+    if len(names) != 1:
+        raise InputError(f"{job['model_path']}: the model has {len(names)} inputs ({', '.join(names)}) and the "
+                         f"job lists none; the host resolves every input into the job's 'inputs'")
+    return {names[0]: np.random.default_rng(0).standard_normal(backend.input_shape()).astype(np.float32)}
+
+
+def _first_inference(backend: Any, job: dict, result: dict) -> tuple[dict | None, Any]:
+    """Feed every input, time the first inference and check its outputs are finite; returns the eval
+    arrays by input name (None without eval data) and the labels."""
+    arrays, y = (load_eval(job["eval_path"], backend.input_names()) if job.get("eval_path") else (None, None))
+    backend.set_inputs(_first_feed(backend, job, arrays))
+    result["inputs"] = described(backend.fed())
+    t0 = time.perf_counter_ns()
+    backend.invoke()
+    result["first_inference_ns"] = time.perf_counter_ns() - t0
+    result["rss_after_first_bytes"] = rss_bytes()
+    check_finite(backend.all_outputs(), "after the first inference")
+    if job.get("mode", "perf") != "accuracy":
+        backend.bind_after_first()
+    result["delegation"] = backend.delegation()
+    return arrays, y
+
+
 def run_job(job: dict) -> dict:
     result: dict[str, Any] = {
         "status": "ok", "error": None, "runner_protocol": RUNNER_PROTOCOL_VERSION,
@@ -134,26 +164,14 @@ def run_job(job: dict) -> dict:
         result["runtime_version"] = backend.version
         result["rss_after_load_bytes"] = rss_bytes()
 
-        x = y = None
-        if job.get("eval_path"):
-            x, y = _load_eval(job["eval_path"])
-            first = x[0:1].astype(np.float32)
-        else:
-            first = np.random.default_rng(0).standard_normal(backend.input_shape()).astype(np.float32)
-        backend.set_input(first)
-        t0 = time.perf_counter_ns()
-        backend.invoke()
-        result["first_inference_ns"] = time.perf_counter_ns() - t0
-        result["rss_after_first_bytes"] = rss_bytes()
-        result["delegation"] = backend.delegation()
-
+        arrays, y = _first_inference(backend, job, result)
         mode = job.get("mode", "perf")
         if mode == "perf":
             _perf(backend, job, result)
         elif mode == "accuracy":
-            if x is None:
+            if arrays is None:
                 raise ValueError("accuracy mode needs eval_path (a labelled .npz)")
-            _accuracy(backend, job, result, x, y)
+            _accuracy(backend, job, result, arrays, y)
         elif mode == "profile":
             _profile(backend, job, result)
         else:

@@ -1,7 +1,9 @@
 """Runtime backends: ONNX Runtime and TFLite (LiteRT, else tflite_runtime, else tensorflow.lite).
 
-Each backend loads one model, takes one input sample (float32, in the model's layout), quantizes it
-itself when the model wants int8, and exposes `invoke()` for the timed loop and `outputs()` to read.
+Each backend loads one model, takes one array per input by name (`set_inputs`; float data for an
+int8-quantized TFLite input is quantized here with the model's own scale), and exposes `invoke()`
+for the timed loop and `outputs()` / `all_outputs()` to read. A symbolic dimension is never sized
+here: the job's `inputs` (resolved on the host) or the eval data give every shape.
 Imports of the runtimes happen here, on demand, so the runner imports only the runtime it was asked for.
 """
 
@@ -33,6 +35,28 @@ def _check_shape(name: str, want: tuple, got: tuple, model_path: str) -> None:
             f"{model_path}: input {name!r} expects shape {list(want)}, the data has {list(got)}; "
             f"use eval data made for this model"
         )
+
+
+def _fixed_shape(model_path: str, name: str, dims: list) -> tuple[int, ...]:
+    shape = []
+    for i, d in enumerate(dims):
+        if isinstance(d, (int, np.integer)) and d > 0:
+            shape.append(int(d))
+        elif i == 0:
+            shape.append(1)  # the batch: one sample per call, as every job times
+        else:
+            raise RunnerError(f"{model_path}: input {name!r} has a symbolic dimension {i} ({d or 'unnamed'}) and "
+                              f"the job gives no input shapes; give input_shapes for this model in the profile")
+    return tuple(shape)
+
+
+def _check_names(model_path: str, names: list[str], arrays: dict[str, Any]) -> None:
+    missing = [n for n in names if n not in arrays]
+    extra = [n for n in arrays if n not in names]
+    if missing or extra:
+        raise RunnerError(f"{model_path}: the model's inputs are {names}; the data "
+                          f"{'lacks ' + str(missing) if missing else ''}{' and ' if missing and extra else ''}"
+                          f"{'has unknown ' + str(extra) if extra else ''}: give one array per input name")
 
 
 class OrtBackend:
@@ -71,36 +95,68 @@ class OrtBackend:
     def version(self) -> str:
         return self.ort.__version__
 
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.inputs]
+
+    def input_shape(self) -> tuple[int, ...]:
+        """The single input's shape for generated data when the job lists no inputs: a symbolic
+        batch dimension is 1; any other symbolic dimension is an error, never a guess."""
+        return _fixed_shape(self.model_path, self.inputs[0].name, list(self.inputs[0].shape))
+
     def set_input(self, x: np.ndarray) -> None:
-        inp = self.inputs[0]
-        _check_shape(inp.name, tuple(inp.shape), x.shape, self.model_path)
-        dtype = {"tensor(float)": np.float32, "tensor(float16)": np.float16}.get(inp.type)
-        if dtype is None:
-            # an integer input needs the model's own scale and zero point, which ONNX does not attach to
-            # graph inputs; casting float data would be silently wrong
-            raise RunnerError(f"{self.model_path}: input {inp.name!r} is {inp.type}; edgebench feeds "
-                              f"float data to ONNX models (export int8 models with float input and QDQ "
-                              f"nodes, as the zoo does)")
-        self.feed = {inp.name: np.ascontiguousarray(x.astype(dtype, copy=False))}
-        self._io = self._bind()
+        self.set_inputs({self.inputs[0].name: x})
+
+    def set_inputs(self, arrays: dict[str, np.ndarray]) -> None:
+        """Bind one array per model input (by name), cast to the input's dtype."""
+        _check_names(self.model_path, self.input_names(), arrays)
+        feed = {}
+        for inp in self.inputs:
+            x = np.asarray(arrays[inp.name])
+            _check_shape(inp.name, tuple(inp.shape), x.shape, self.model_path)
+            dtype = self._NP_TYPES.get(inp.type)
+            if dtype is None:
+                raise RunnerError(f"{self.model_path}: input {inp.name!r} is {inp.type}, which the runner cannot "
+                                  f"feed; export the model with float, int or bool inputs")
+            if x.dtype.kind == "f" and np.dtype(dtype).kind != "f":
+                # an integer input needs the model's own scale and zero point, which ONNX does not attach
+                # to graph inputs; casting float data would be silently wrong
+                raise RunnerError(f"{self.model_path}: input {inp.name!r} is {inp.type} and the data is "
+                                  f"{x.dtype}; give integer data for it (one array per input name in the "
+                                  f".npz), or export int8 models with float input and QDQ nodes")
+            feed[inp.name] = np.ascontiguousarray(x.astype(dtype, copy=False))
+        self.feed = feed
         self._last = None
-        if self._io is not None:
+        self._use_binding(self._bind())
+
+    def _use_binding(self, io: Any) -> None:
+        self._io = io
+        if io is not None:
             # the timed call itself: a C-level partial, no Python frame of ours around ORT's
-            self.invoke = functools.partial(self.session.run_with_iobinding, self._io)
+            self.invoke = functools.partial(self.session.run_with_iobinding, io)
         else:
             self.__dict__.pop("invoke", None)
 
+    def bind_after_first(self) -> None:
+        """After the first inference: bind outputs whose symbolic dimensions that run has sized, so
+        the timed loop uses IOBinding too (the first inference itself stays the first)."""
+        if self._io is None and self._last is not None:
+            self._use_binding(self._bind())
+
     _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int8)": np.int8,
-                 "tensor(uint8)": np.uint8, "tensor(int64)": np.int64, "tensor(int32)": np.int32}
+                 "tensor(uint8)": np.uint8, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
+                 "tensor(bool)": np.bool_, "tensor(double)": np.float64}
 
     def _bind(self) -> Any:
         """Bind the input and preallocated outputs once (IOBinding): each call then skips the
         per-call conversion of Python arguments and the allocation of outputs, about 5 us of binding
-        overhead that would otherwise be timed. Models with dynamic output shapes use session.run."""
+        overhead that would otherwise be timed. Outputs with symbolic dimensions take the shapes of the
+        last session.run on these inputs (they cannot change while the inputs stay); before one, None."""
         outputs = self.session.get_outputs()
         shapes = [o.shape for o in outputs]
         if any(not all(isinstance(d, int) and d > 0 for d in s) for s in shapes):
-            return None
+            if self._last is None:
+                return None
+            shapes = [list(np.shape(r)) for r in self._last]
         if any(o.type not in self._NP_TYPES for o in outputs):
             return None
         io = self.session.io_binding()
@@ -114,9 +170,6 @@ class OrtBackend:
             self._bound_outputs.append(arr)
         return io
 
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(d if isinstance(d, int) and d > 0 else 1 for d in self.inputs[0].shape)
-
     def invoke(self) -> None:
         """Used where IOBinding is not possible (dynamic output shapes); set_input otherwise replaces
         it with a partial of run_with_iobinding."""
@@ -129,6 +182,17 @@ class OrtBackend:
         if self._last is None:
             self.invoke()
         return np.asarray(self._last[0], dtype=np.float32)
+
+    def all_outputs(self) -> list[np.ndarray]:
+        """Every output of the last invoke(), as the model gives them."""
+        if self._io is not None:
+            return list(self._bound_outputs)
+        if self._last is None:
+            self.invoke()
+        return [np.asarray(o) for o in self._last]
+
+    def fed(self) -> dict[str, np.ndarray]:
+        return dict(self.feed)
 
     def delegation(self) -> dict[str, Any]:
         return {"providers": list(self.session.get_providers())}
@@ -180,25 +244,82 @@ class TfliteBackend:
         self.model_path = model_path
         self.interp = module.Interpreter(**kwargs)
         self.interp.allocate_tensors()
-        self.in_detail = self.interp.get_input_details()[0]
+        self._fed: dict[str, np.ndarray] = {}
         self.out_detail = self.interp.get_output_details()[0]
         self.invoke = self.interp.invoke  # the timed call itself, no Python frame of ours around it
 
-    def set_input(self, x: np.ndarray) -> None:
-        d = self.in_detail
-        _check_shape(d["name"], tuple(int(v) for v in d["shape"]), x.shape, self.model_path)
-        dtype = d["dtype"]
-        if np.issubdtype(dtype, np.integer):
-            scale, zero_point = d["quantization"]
-            if not scale:
-                raise RunnerError(f"{self.model_path}: integer input without a quantization scale")
-            x = _quantize(x, scale, zero_point, dtype)
-        else:
-            x = x.astype(dtype, copy=False)
-        self.interp.set_tensor(d["index"], np.ascontiguousarray(x))
+    def input_names(self) -> list[str]:
+        return [d["name"] for d in self.interp.get_input_details()]
 
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(v) for v in self.in_detail["shape"])
+        """The single input's shape for generated data when the job lists no inputs (see OrtBackend)."""
+        d = self.interp.get_input_details()[0]
+        sig = d.get("shape_signature")
+        dims = [int(v) for v in (sig if sig is not None and len(sig) == len(d["shape"]) else d["shape"])]
+        return _fixed_shape(self.model_path, d["name"], [v if v > 0 else None for v in dims])
+
+    def _details(self) -> dict[str, dict[str, Any]]:
+        """Input details by tensor name, and by signature input name for models with signatures."""
+        by_name = {d["name"]: d for d in self.interp.get_input_details()}
+        by_index = {d["index"]: d for d in by_name.values()}
+        try:
+            signatures = self.interp.get_signature_list()
+        except Exception:  # older interpreters: tensor names only
+            signatures = {}
+        for key in signatures:
+            for sig_name, d in self.interp.get_signature_runner(key).get_input_details().items():
+                if d["index"] in by_index:
+                    by_name.setdefault(sig_name, by_index[d["index"]])
+        return by_name
+
+    def set_input(self, x: np.ndarray) -> None:
+        self.set_inputs({self.input_names()[0]: x})
+
+    def set_inputs(self, arrays: dict[str, np.ndarray]) -> None:
+        """Set one array per model input (by tensor or signature name). Inputs with dynamic
+        dimensions are resized to the data first; float data for an int8/uint8 input is quantized with
+        the input's own scale and zero point."""
+        details = self._details()
+        unknown = [n for n in arrays if n not in details]
+        by_index = {details[n]["index"]: (n, np.asarray(a)) for n, a in arrays.items() if n in details}
+        names = [d["name"] for d in self.interp.get_input_details()]
+        if unknown or len(by_index) != len(names):
+            _check_names(self.model_path, names, {details[n]["name"] if n in details else n: a
+                                                  for n, a in arrays.items()})
+        resized = False
+        for d in self.interp.get_input_details():
+            x = by_index[d["index"]][1]
+            if tuple(int(v) for v in d["shape"]) != x.shape:
+                sig = d.get("shape_signature")
+                sig = sig if sig is not None and len(sig) == len(d["shape"]) else d["shape"]
+                _check_shape(d["name"], tuple(int(v) for v in sig), x.shape, self.model_path)
+                self.interp.resize_tensor_input(d["index"], list(x.shape), strict=True)
+                resized = True
+        if resized:
+            self.interp.allocate_tensors()
+        self._fed = {}
+        for d in self.interp.get_input_details():
+            name, x = by_index[d["index"]]
+            _check_shape(d["name"], tuple(int(v) for v in d["shape"]), x.shape, self.model_path)
+            dtype = d["dtype"]
+            if np.issubdtype(dtype, np.integer) and x.dtype.kind == "f":
+                scale, zero_point = d["quantization"]
+                if not scale:
+                    raise RunnerError(f"{self.model_path}: input {d['name']!r} is {np.dtype(dtype).name} without a "
+                                      f"quantization scale and the data is {x.dtype}; give integer data for it")
+                x = _quantize(x, scale, zero_point, dtype)
+            else:
+                x = x.astype(dtype, copy=False)
+            x = np.ascontiguousarray(x)
+            self.interp.set_tensor(d["index"], x)
+            self._fed[name] = x
+        self.out_detail = self.interp.get_output_details()[0]
+
+    def fed(self) -> dict[str, np.ndarray]:
+        return dict(self._fed)
+
+    def bind_after_first(self) -> None:
+        """Nothing to bind: the interpreter's tensors are its own."""
 
     def outputs(self) -> np.ndarray:
         d = self.out_detail
@@ -207,6 +328,9 @@ class TfliteBackend:
             scale, zero_point = d["quantization"]
             return (y.astype(np.float32) - zero_point) * scale
         return y.astype(np.float32)
+
+    def all_outputs(self) -> list[np.ndarray]:
+        return [self.interp.get_tensor(d["index"]) for d in self.interp.get_output_details()]
 
     def delegation(self) -> dict[str, Any]:
         """How many of the model's ops each delegate took over, and how many stay on CPU kernels.
