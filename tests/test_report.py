@@ -66,9 +66,9 @@ def test_opbreakdown_csv_has_every_kind_of_the_profiled_configs(reported):
     bd = pd.read_csv(run / "opbreakdown.csv")
     sep = bd[bd.model == "digits-separable"].set_index("kind")
     std = bd[bd.model == "digits-standard"].set_index("kind")
-    assert {"depthwise", "pointwise", "standard 3x3", "dense"} <= set(sep.index)
-    assert sep.loc["depthwise", "nodes"] == 5 and sep.loc["pointwise", "nodes"] == 5
-    assert "depthwise" not in std.index and std.loc["standard 3x3", "nodes"] == 6
+    assert {"depthwise conv", "pointwise conv", "standard conv", "dense"} <= set(sep.index)
+    assert sep.loc["depthwise conv", "nodes"] == 5 and sep.loc["pointwise conv", "nodes"] == 5
+    assert "depthwise conv" not in std.index and std.loc["standard conv", "nodes"] == 6
     for part in (sep, std):
         assert part["time_pct"].sum() == pytest.approx(100.0)
         assert part["mac_pct"].sum() == pytest.approx(100.0)

@@ -55,13 +55,14 @@ def test_accuracy_chart_with_a_single_point():
 
 
 def test_op_share_bars_are_as_long_as_their_share():
-    root = parse(svg.op_shares([{"label": HOSTILE, "time_pct": {"depthwise": 60.0, "pointwise": 40.0},
-                                 "mac_pct": {"depthwise": 5.0, "pointwise": 95.0}}]))
+    root = parse(svg.op_shares([{"label": HOSTILE, "time_pct": {"depthwise conv": 60.0, "pointwise conv": 40.0},
+                                 "mac_pct": {"depthwise conv": 5.0, "pointwise conv": 95.0}}]))
     bars = {(b.get("data-series"), b.get("data-kind")): float(b.get("width"))
             for b in root.findall(".//s:rect[@class='share-bar']", NS)}
-    assert set(bars) == {("time", "depthwise"), ("time", "pointwise"), ("macs", "depthwise"), ("macs", "pointwise")}
-    assert bars[("time", "depthwise")] / bars[("time", "pointwise")] == pytest.approx(1.5, rel=0.01)
-    assert bars[("macs", "pointwise")] / bars[("macs", "depthwise")] == pytest.approx(19, rel=0.02)
+    assert set(bars) == {("time", "depthwise conv"), ("time", "pointwise conv"), ("macs", "depthwise conv"),
+                         ("macs", "pointwise conv")}
+    assert bars[("time", "depthwise conv")] / bars[("time", "pointwise conv")] == pytest.approx(1.5, rel=0.01)
+    assert bars[("macs", "pointwise conv")] / bars[("macs", "depthwise conv")] == pytest.approx(19, rel=0.02)
 
 
 def test_the_page_escapes_every_name_it_shows():

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..stats import median_window_ratio, ratio_of_medians, trials_by_config
+from ..zoo.analyze import DEPTHWISE, POINTWISE, STANDARD
 
 PAIR_KEYS = ("device", "family", "runtime", "precision", "threads", "xnnpack")
 
@@ -161,13 +162,13 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
             "separable_accuracy_pct": acc_sep, "standard_accuracy_pct": acc_std,
             "accuracy_gap_pts": acc_std - acc_sep if acc_sep is not None and acc_std is not None else None,
             "accuracy_source": acc_src,
-            "separable_depthwise_time_pct": _kind_stat(breakdown, sep["config_id"], "depthwise", "time_pct"),
-            "separable_depthwise_mac_pct": _kind_stat(breakdown, sep["config_id"], "depthwise", "mac_pct"),
-            "separable_pointwise_time_pct": _kind_stat(breakdown, sep["config_id"], "pointwise", "time_pct"),
-            "separable_pointwise_mac_pct": _kind_stat(breakdown, sep["config_id"], "pointwise", "mac_pct"),
-            "separable_depthwise_gmacs": _kind_stat(breakdown, sep["config_id"], "depthwise", "gmacs_per_s"),
-            "separable_pointwise_gmacs": _kind_stat(breakdown, sep["config_id"], "pointwise", "gmacs_per_s"),
-            "standard_conv_gmacs": _kind_stat(breakdown, std["config_id"], "standard 3x3", "gmacs_per_s"),
+            "separable_depthwise_time_pct": _kind_stat(breakdown, sep["config_id"], DEPTHWISE, "time_pct"),
+            "separable_depthwise_mac_pct": _kind_stat(breakdown, sep["config_id"], DEPTHWISE, "mac_pct"),
+            "separable_pointwise_time_pct": _kind_stat(breakdown, sep["config_id"], POINTWISE, "time_pct"),
+            "separable_pointwise_mac_pct": _kind_stat(breakdown, sep["config_id"], POINTWISE, "mac_pct"),
+            "separable_depthwise_gmacs": _kind_stat(breakdown, sep["config_id"], DEPTHWISE, "gmacs_per_s"),
+            "separable_pointwise_gmacs": _kind_stat(breakdown, sep["config_id"], POINTWISE, "gmacs_per_s"),
+            "standard_conv_gmacs": _kind_stat(breakdown, std["config_id"], STANDARD, "gmacs_per_s"),
             "warnings": ";".join(warns) or None,
         }
         out.append(row)

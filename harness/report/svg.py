@@ -12,9 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..zoo.analyze import DENSE, DEPTHWISE, OTHER, POINTWISE, STANDARD
+
 TWIN_COLORS = {"separable": "#1f6fb4", "standard": "#c2412d", None: "#6b6b6b"}
-KIND_COLORS = {"depthwise": "#1f6fb4", "pointwise": "#6aaed6", "standard 3x3": "#c2412d",
-               "dense": "#e6a03b", "other": "#b3b3b3"}
+KIND_COLORS = {DEPTHWISE: "#1f6fb4", POINTWISE: "#6aaed6", STANDARD: "#c2412d", DENSE: "#e6a03b", OTHER: "#b3b3b3"}
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif"
 
 
