@@ -11,6 +11,7 @@
 #   EDGEBENCH          the command to call (default: edgebench)
 #   RUN_ARGS           extra arguments for `edgebench run` (matrix overrides such as --quick)
 #   COMMIT, BRANCH     the commit and branch being measured (default: GitHub's, else git's)
+#   CHECK_LAST         fail on steps that began in the newest N runs of a series (default 5)
 set -euo pipefail
 
 PROFILE=${PROFILE:-devices/qemu-arm64.toml}
@@ -32,4 +33,4 @@ mkdir -p "$RESULTS"
 "${EB[@]}" history add "$RESULTS/$RUN_ID" --commit "$COMMIT" --branch "$BRANCH"
 "${EB[@]}" history show --html "$RESULTS/history.html"
 # last: its exit status is the job's (2 = a step for the worse that nobody acknowledged)
-"${EB[@]}" history check --last 5
+"${EB[@]}" history check --last "${CHECK_LAST:-5}"
