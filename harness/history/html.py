@@ -64,13 +64,16 @@ def plot(series: Series, steps: Sequence[Step]) -> str:
         bx = (x(idx - 1) + x(idx)) / 2
         out.append(f'<line class="boundary" x1="{bx:.1f}" x2="{bx:.1f}" y1="{TOP}" y2="{H - BOTTOM}" '
                    f'stroke="#8a8f98" stroke-dasharray="4 3"><title>{html.escape(label)}</title></line>')
-        out.append(f'<text class="boundary-label" x="{bx + 3:.1f}" y="{TOP + 11}">{html.escape(label)}</text>')
+        right_half = bx > (LEFT + W) / 2  # a label on the right half runs leftwards, inside the plot
+        out.append(f'<text class="boundary-label" x="{bx - 3 if right_half else bx + 3:.1f}" y="{TOP + 11}" '
+                   f'text-anchor="{"end" if right_half else "start"}">{html.escape(label)}</text>')
     for st in steps:
         sx = (x(st.index - 1) + x(st.index)) / 2 if st.index > 0 else x(0)
         out.append(f'<line class="step" x1="{sx:.1f}" x2="{sx:.1f}" y1="{TOP}" y2="{H - BOTTOM}" stroke="#c62828" '
                    f'stroke-width="2"><title>step {st.step_id}: {st.change:+.1%}</title></line>')
         out.append(f'<text class="step-label" x="{sx + 3:.1f}" y="{H - BOTTOM - 6}">step {st.change:+.1%}</text>')
-    path = " ".join(f"{'M' if i == 0 else 'L'}{x(i):.1f},{y(v):.1f}" for i, v in enumerate(vals))
+    starts = {start for start, _ in series.segments()}  # the line breaks at each boundary
+    path = " ".join(f"{'M' if i in starts else 'L'}{x(i):.1f},{y(v):.1f}" for i, v in enumerate(vals))
     out.append(f'<path d="{path}" fill="none" stroke="#9db4d6" stroke-width="1"/>')
     for i, p in enumerate(pts):
         if highs[i] > lows[i]:
