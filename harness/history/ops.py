@@ -51,7 +51,7 @@ def rebuild(*, store: Path, paths: list[Path]) -> tuple[int, int, list[str]]:
         except HarnessError as exc:
             problems.append(str(exc))
     with open_store(store) as db, db.write() as con:
-        for table in ("points", "runs", "devices"):
+        for table in ("points", "runs", "devices", "series", "configs"):
             con.execute(f"DELETE FROM {table}")
         for item in items:
             db._insert(con, item)

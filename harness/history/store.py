@@ -1,13 +1,15 @@
 """The history store: SQLite (standard library) in WAL mode, so one process writes while others read.
 
 Schema changelog (bump SCHEMA_VERSION and add a step to UPGRADES):
-  1: runs, devices, points (latency per config, speedup per twin pair), acks.
+  1: runs, devices, configs (each config's JSON once), points (latency per config, speedup per twin
+     pair), acks.
 A store written by a newer edgebench is refused with one line, never guessed at.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -23,17 +25,22 @@ BUSY_TIMEOUT_MS = 60_000
 
 SCHEMA_1 = """
 CREATE TABLE runs (
-    run_key TEXT PRIMARY KEY, run_id TEXT NOT NULL, created_at TEXT NOT NULL, git_commit TEXT,
-    git_branch TEXT, edgebench_version TEXT, source TEXT, records INTEGER, added_at TEXT
+    rid INTEGER PRIMARY KEY, run_key TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL, created_at TEXT NOT NULL,
+    git_commit TEXT, git_branch TEXT, edgebench_version TEXT, source TEXT, records INTEGER, added_at TEXT
 );
+CREATE INDEX runs_created ON runs(created_at);
 CREATE TABLE devices (fingerprint TEXT PRIMARY KEY, name TEXT, identity TEXT NOT NULL);
-CREATE TABLE points (
-    run_key TEXT NOT NULL REFERENCES runs(run_key) ON DELETE CASCADE, series TEXT NOT NULL,
-    kind TEXT NOT NULL, device TEXT NOT NULL, device_fp TEXT NOT NULL, segment TEXT NOT NULL,
-    value REAL NOT NULL, lo REAL, hi REAL, n INTEGER, trials INTEGER, config TEXT NOT NULL,
-    PRIMARY KEY (run_key, series)
+CREATE TABLE series (sid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, device TEXT NOT NULL);
+CREATE TABLE configs (
+    cid INTEGER PRIMARY KEY, config_key TEXT NOT NULL UNIQUE, segment TEXT NOT NULL, device_fp TEXT NOT NULL,
+    config TEXT NOT NULL
 );
-CREATE INDEX points_series ON points(series);
+CREATE TABLE points (
+    sid INTEGER NOT NULL REFERENCES series(sid), rid INTEGER NOT NULL REFERENCES runs(rid),
+    cid INTEGER NOT NULL REFERENCES configs(cid), value REAL NOT NULL, lo REAL, hi REAL, n INTEGER,
+    trials INTEGER, PRIMARY KEY (sid, rid)
+) WITHOUT ROWID;
+CREATE INDEX points_run ON points(rid);
 CREATE TABLE acks (step_id TEXT PRIMARY KEY, series TEXT NOT NULL, run_key TEXT NOT NULL,
                    note TEXT, acked_at TEXT NOT NULL);
 """
@@ -89,28 +96,43 @@ class Store:
                 self._insert(con, item)
         return sum(len(i.points) for i in items)
 
+    def _id(self, con: sqlite3.Connection, table: str, key_col: str, key: str, row: tuple) -> int:
+        """The integer id of a series or config, inserting it the first time it is seen."""
+        found = con.execute(f"SELECT * FROM {table} WHERE {key_col} = ?", (key,)).fetchone()
+        if found:
+            return found[0]
+        marks = ",".join("?" * (len(row) + 1))
+        return con.execute(f"INSERT INTO {table} VALUES ({marks})", (None, *row)).lastrowid
+
     def _insert(self, con: sqlite3.Connection, ing: Ingested) -> None:
         run = ing.run
-        con.execute("DELETE FROM points WHERE run_key = ?", (run["run_key"],))
-        con.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
+        old = con.execute("SELECT rid FROM runs WHERE run_key = ?", (run["run_key"],)).fetchone()
+        if old:
+            con.execute("DELETE FROM points WHERE rid = ?", old)
+            con.execute("DELETE FROM runs WHERE rid = ?", old)
+        rid = con.execute(
+            "INSERT INTO runs VALUES (NULL,?,?,?,?,?,?,?,?,?)",
             (run["run_key"], run["run_id"], run["created_at"], run.get("git_commit"), run.get("git_branch"),
-             run.get("edgebench_version"), run.get("source"), run.get("records"), _now()))
+             run.get("edgebench_version"), run.get("source"), run.get("records"), _now())).lastrowid
         con.executemany("INSERT OR REPLACE INTO devices VALUES (?,?,?)",
                         [(fp, ident.get("name"), json.dumps(ident, sort_keys=True))
                          for fp, ident in ing.devices.items()])
-        con.executemany(
-            "INSERT INTO points VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(p["run_key"], p["series"], p["kind"], p["device"], p["device_fp"], p["segment"], p["value"],
-              p["lo"], p["hi"], p["n"], p["trials"], json.dumps(p["config"], sort_keys=True, default=str))
-             for p in ing.points])
+        rows = []
+        for p in ing.points:
+            sid = self._id(con, "series", "name", p["series"], (p["series"], p["kind"], p["device"]))
+            text = json.dumps(p["config"], sort_keys=True, default=str)
+            key = hashlib.sha256(f"{p['segment']}\0{p['device_fp']}\0{text}".encode()).hexdigest()[:16]
+            cid = self._id(con, "configs", "config_key", key, (key, p["segment"], p["device_fp"], text))
+            rows.append((sid, rid, cid, p["value"], p["lo"], p["hi"], p["n"], p["trials"]))
+        con.executemany("INSERT INTO points VALUES (?,?,?,?,?,?,?,?)", rows)
 
     def clear_runs(self) -> None:
         """Drop every run, device and point (acknowledgements stay: they are the users' decisions)."""
         with self.write() as con:
             con.execute("DELETE FROM points")
             con.execute("DELETE FROM runs")
-            con.execute("DELETE FROM devices")
+            for table in ("devices", "series", "configs"):
+                con.execute(f"DELETE FROM {table}")
 
     def ack(self, step_id: str, series: str, run_key: str, note: str | None) -> None:
         with self.write() as con:
@@ -122,7 +144,7 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         return {t: self.con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                for t in ("runs", "devices", "points", "acks")}
+                for t in ("runs", "devices", "series", "configs", "points", "acks")}
 
     def points(self, last: int | None = None, device: str | None = None, model: str | None = None,
                since: str | None = None) -> list[dict[str, Any]]:
@@ -130,10 +152,10 @@ class Store:
         newest N runs, `since` the runs created at or after that time."""
         where, args = [], []
         if device:
-            where.append("p.device = ?")
+            where.append("s.device = ?")
             args.append(device)
         if model:
-            where.append("(p.series LIKE ? OR json_extract(p.config, '$.family') = ?)")
+            where.append("(s.name LIKE ? OR json_extract(c.config, '$.family') = ?)")
             args += [f"%/{model}%", model]
         if since:
             where.append("r.created_at >= ?")
@@ -141,11 +163,12 @@ class Store:
         cond = ("WHERE " + " AND ".join(where)) if where else ""
         sql = f"""
             SELECT * FROM (
-              SELECT p.series, p.kind, p.device, p.device_fp, p.segment, p.value, p.lo, p.hi, p.n,
-                     p.trials, p.config, r.run_key, r.run_id, r.created_at, r.git_commit, r.git_branch,
+              SELECT s.name AS series, s.kind, s.device, c.device_fp, c.segment, p.value, p.lo, p.hi, p.n,
+                     p.trials, c.config, r.run_key, r.run_id, r.created_at, r.git_commit, r.git_branch,
                      r.edgebench_version,
-                     ROW_NUMBER() OVER (PARTITION BY p.series ORDER BY r.created_at DESC, r.run_key DESC) AS age
-              FROM points p JOIN runs r ON r.run_key = p.run_key {cond})
+                     ROW_NUMBER() OVER (PARTITION BY p.sid ORDER BY r.created_at DESC, r.run_key DESC) AS age
+              FROM points p JOIN runs r ON r.rid = p.rid JOIN series s ON s.sid = p.sid
+                            JOIN configs c ON c.cid = p.cid {cond})
             {"WHERE age <= ?" if last else ""}
             ORDER BY series, created_at, run_key"""
         if last:
@@ -163,12 +186,17 @@ class Store:
         return dict(zip(("run_key", "run_id", "created_at", "git_commit"), row)) if row else None
 
     def rows(self) -> dict[str, list[tuple]]:
-        """Every stored row except the time it was added: what a rebuild must reproduce."""
+        """Every stored row by content (names, not integer ids; not the time it was added): what a
+        rebuild must reproduce."""
+        q = self.con.execute
         return {
-            "runs": self.con.execute("SELECT run_key, run_id, created_at, git_commit, git_branch, "
-                                     "edgebench_version, source, records FROM runs ORDER BY run_key").fetchall(),
-            "devices": self.con.execute("SELECT * FROM devices ORDER BY fingerprint").fetchall(),
-            "points": self.con.execute("SELECT * FROM points ORDER BY run_key, series").fetchall(),
+            "runs": q("SELECT run_key, run_id, created_at, git_commit, git_branch, edgebench_version, source, "
+                      "records FROM runs ORDER BY run_key").fetchall(),
+            "devices": q("SELECT * FROM devices ORDER BY fingerprint").fetchall(),
+            "points": q("SELECT r.run_key, s.name, s.kind, s.device, c.config_key, c.segment, c.device_fp, "
+                        "c.config, p.value, p.lo, p.hi, p.n, p.trials FROM points p JOIN runs r ON r.rid = p.rid "
+                        "JOIN series s ON s.sid = p.sid JOIN configs c ON c.cid = p.cid "
+                        "ORDER BY r.run_key, s.name").fetchall(),
         }
 
     def close(self) -> None:
