@@ -168,3 +168,24 @@ def test_the_checked_in_v1_run_is_readable(tmp_path):
     assert add_run(REPO / "tests/data/run-v1", store) == 12  # 8 configs + 4 pairs
     proc = history_cli("history", "show", "--store", str(store), "--html", "-")
     assert proc.returncode == 0 and "local/digits/tflite/int8/t1 speedup" in proc.stdout, proc.stderr
+
+
+def test_add_run_fails_only_with_one_harness_error(tmp_path, real_runs):
+    from harness.errors import HarnessError
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    with pytest.raises(HarnessError, match="history add"):
+        add_run(real_runs[0], blocked / "history.sqlite")
+    with pytest.raises(HarnessError, match="run.json"):
+        add_run(tmp_path, tmp_path / "h.sqlite")
+
+
+def test_the_store_defaults_to_the_env_var_then_results(tmp_path, monkeypatch, real_runs):
+    from harness.history import default_store_path
+
+    monkeypatch.delenv("EDGEBENCH_HISTORY", raising=False)
+    monkeypatch.setenv("EDGEBENCH_RESULTS", str(tmp_path / "res"))
+    assert default_store_path() == tmp_path / "res" / "history.sqlite"
+    monkeypatch.setenv("EDGEBENCH_HISTORY", str(tmp_path / "cache.sqlite"))
+    assert add_run(real_runs[0]) == 3 and (tmp_path / "cache.sqlite").is_file()

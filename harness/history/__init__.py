@@ -30,11 +30,18 @@ def add_run(run_dir: Path, store: Path | None = None) -> int:
     """Add one finished run folder to the store (replacing it if it was added before); the number of
     rows (config points and twin pairs) written. Raises HarnessError only: a caller at the end of
     `edgebench run` catches it and prints one line, so the history never makes a run fail."""
-    from .ingest import ingest_run_dir
-    from .store import open_store
+    import sqlite3
 
-    with open_store(store or default_store_path()) as db:
-        return db.add(ingest_run_dir(Path(run_dir)))
+    from .ingest import ingest_run_dir
+    from .store import HistoryError, open_store
+
+    path = Path(store) if store else default_store_path()
+    try:
+        with open_store(path) as db:
+            return db.add(ingest_run_dir(Path(run_dir)))
+    except (sqlite3.Error, OSError) as exc:
+        raise HistoryError(f"{path}: could not add {run_dir} to the history ({exc}); the run itself is "
+                           "complete: add it later with `edgebench history add`") from exc
 
 
 __all__ = ["EXIT_REGRESSION", "STORE_ENV", "add_run", "default_store_path"]
