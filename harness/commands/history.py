@@ -62,8 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                     "inside each stretch without a boundary) and names every step for the "
                                     "worse beyond --threshold that began in the last --last runs of its "
                                     "series, or after --baseline. Acknowledged steps do not count. Exits 2 "
-                                    "when one is found, 0 otherwise. A step needs two runs at the new level "
-                                    "to stand out from a single slow run in the middle of a series.")
+                                    "when one is found, 0 otherwise. One slow run between two at the usual level "
+                                    "is an outlier, not a step; a slow newest run counts until the next run "
+                                    "shows whether it lasts.")
     _filters(q)
     q.add_argument("--last", type=int, default=20, help="only steps that began in the newest N runs of a "
                                                         "series (default 20; ignored with --baseline)")
