@@ -189,3 +189,13 @@ def test_the_store_defaults_to_the_env_var_then_results(tmp_path, monkeypatch, r
     assert default_store_path() == tmp_path / "res" / "history.sqlite"
     monkeypatch.setenv("EDGEBENCH_HISTORY", str(tmp_path / "cache.sqlite"))
     assert add_run(real_runs[0]) == 3 and (tmp_path / "cache.sqlite").is_file()
+
+
+def test_show_filters_by_device_and_model(tmp_path):
+    store = tmp_path / "h.sqlite"
+    add_run(REPO / "tests/data/run-v1", store)
+    proc = history_cli("history", "show", "--store", str(store), "--html", "-", "--model", "digits-standard")
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("local/")]
+    assert proc.returncode == 0 and len(rows) == 4 and all("digits-standard" in r for r in rows), proc.stdout
+    proc = history_cli("history", "show", "--store", str(store), "--device", "pixel")
+    assert_clean_error(proc, "no points match")
