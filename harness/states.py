@@ -1,0 +1,207 @@
+"""Speed states of fresh processes, and the twin speedup that does not depend on which states were drawn.
+
+Each trial is a fresh process. On some machines a fresh process lands in a fast or a slow state and
+stays there for its whole life (which CPU it runs on, where its buffers fall in memory, what the
+neighbours do): its median is one of a few levels, not a draw around one level. A twin pair measured in
+5 trials then gives a ratio that depends on how many fast and slow processes each twin drew.
+
+`detect_states` finds such levels among the per-trial medians of one config. The test, on the logs of
+the trial medians sorted: split at the largest gap; the split is real when that gap is at least
+`MIN_STATE_GAP` (5%) and larger than the 99th percentile of the same statistic (gap / pooled SD of the
+two groups) for trials drawn from ONE normal level, computed by a seeded simulation for this many trials
+(`gap_threshold`). Groups are split again the same way (at most `MAX_STATES`).
+
+`fast_state_speedup` is the pair's headline: for each twin, the trials within `MIN_STATE_GAP` of its
+fastest level (anchored at the second-fastest trial, so one lucky trial is not a level) are its fast
+state; the headline is the ratio of the geometric means of those trials' medians (standard over
+separable), with a Welch t interval on the logs. The fast state is the machine doing only this work;
+its ratio is what separate invocations agree on, whatever mix of states each drew.
+`pair_should_continue` is the pair's stopping rule: more interleaved rounds until the interval is within
++-target and each twin has `MIN_STATE_TRIALS` trials in its fast state, or a round limit.
+benchmarks/speed_states_sim.py chose this estimator against the pooled-median ratio, the median of
+per-round ratios, the ratio of minima and a gap-test state under injected states, drift and outliers:
+it is the only one without bias in every scenario, and with the stopping rule its spread is within 2-3%.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_STATE_GAP = 0.05        # levels closer than 5% are one state
+MAX_STATES = 3
+MIN_STATE_TRIALS = 3        # fast-state trials each twin needs before the pair may stop
+FALSE_ALARM = 0.01          # chance that one normal level is reported as two
+SEED = 20261202
+
+
+@dataclass(frozen=True)
+class SpeedState:
+    center: float             # median of the trial medians in this state
+    trials: tuple[int, ...]   # indices into the trial medians given
+
+    @property
+    def count(self) -> int:
+        return len(self.trials)
+
+
+@dataclass(frozen=True)
+class States:
+    states: tuple[SpeedState, ...]   # fastest first
+
+    @property
+    def multimodal(self) -> bool:
+        return len(self.states) > 1
+
+    @property
+    def reference(self) -> SpeedState:
+        """The fastest state with at least MIN_STATE_TRIALS trials (else the largest one)."""
+        for s in self.states:
+            if s.count >= MIN_STATE_TRIALS:
+                return s
+        return max(self.states, key=lambda s: s.count)
+
+    def describe(self, unit: float = 1e3, suffix: str = "us") -> str:
+        """'2 speed states: 3 trials at 36.0 us, 2 at 52.1 us' ('' for one state)."""
+        if not self.multimodal:
+            return ""
+        parts = [f"{s.count} trial{'s' if s.count != 1 else ''} at {s.center / unit:.4g} {suffix}"
+                 if i == 0 else f"{s.count} at {s.center / unit:.4g} {suffix}"
+                 for i, s in enumerate(self.states)]
+        return f"{len(self.states)} speed states: " + ", ".join(parts)
+
+
+@functools.lru_cache(maxsize=64)
+def gap_threshold(n: int, false_alarm: float = FALSE_ALARM, draws: int = 4000) -> float:
+    """The (1 - false_alarm) quantile of largest-gap / pooled within-group SD for n normal draws."""
+    rng = np.random.default_rng(SEED + n)
+    x = np.sort(rng.standard_normal((draws, n)), axis=1)
+    stats = np.array([_gap_stat(row)[0] for row in x])
+    return float(np.quantile(stats[np.isfinite(stats)], 1.0 - false_alarm))
+
+
+def _gap_stat(x: np.ndarray) -> tuple[float, int]:
+    """(largest gap / pooled within-group SD, split index) for sorted values x."""
+    gaps = np.diff(x)
+    i = int(np.argmax(gaps))
+    lo, hi = x[: i + 1], x[i + 1:]
+    dof = lo.size + hi.size - 2
+    if dof < 1:
+        return math.inf, i
+    ss = float(((lo - lo.mean()) ** 2).sum() + ((hi - hi.mean()) ** 2).sum())
+    sd = math.sqrt(ss / dof)
+    return (gaps[i] / sd if sd > 0 else math.inf), i
+
+
+def _split(idx: list[int], logs: np.ndarray, depth: int) -> list[list[int]]:
+    if len(idx) < 3 or depth >= MAX_STATES - 1:
+        return [idx]
+    order = sorted(idx, key=lambda j: logs[j])
+    x = logs[order]
+    stat, i = _gap_stat(x)
+    gap = x[i + 1] - x[i]
+    if gap < math.log1p(MIN_STATE_GAP) or stat <= gap_threshold(len(order)):
+        return [order]
+    return _split(order[: i + 1], logs, depth + 1) + _split(order[i + 1:], logs, depth + 1)
+
+
+def detect_states(trial_medians: Sequence[float]) -> States:
+    """Group the per-trial medians of one config into speed states (fastest first)."""
+    m = np.asarray(trial_medians, dtype=np.float64)
+    ok = [j for j in range(m.size) if np.isfinite(m[j]) and m[j] > 0]
+    if not ok:
+        return States(())
+    logs = np.full(m.size, np.nan)
+    logs[ok] = np.log(m[ok])
+    groups = _split(ok, logs, 0)
+    states = [SpeedState(float(np.median(m[g])), tuple(sorted(g))) for g in groups]
+    return States(tuple(sorted(states, key=lambda s: s.center)))
+
+
+@dataclass(frozen=True)
+class Headline:
+    speedup: float | None
+    ci_low: float | None
+    ci_high: float | None
+    sep_states: States
+    std_states: States
+    fast_sep: int = 0          # trials in the separable twin's fast state
+    fast_std: int = 0
+
+    @property
+    def rel_half_width(self) -> float | None:
+        if not self.speedup or self.ci_low is None or self.ci_high is None:
+            return None
+        return (self.ci_high - self.ci_low) / 2.0 / self.speedup
+
+
+# two-sided 95% quantiles of Student's t for 1..30 degrees of freedom
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042)
+
+
+def t975(dof: float) -> float:
+    """97.5% quantile of Student's t (linear between tabulated integer dof; Cornish-Fisher past 30)."""
+    if dof <= 1:
+        return _T975[0]
+    if dof < 30:
+        lo = int(dof)
+        frac = dof - lo
+        return _T975[lo - 1] * (1 - frac) + _T975[lo] * frac
+    z = 1.959964
+    return z + (z**3 + z) / (4 * dof) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
+
+
+def fast_trials(trial_medians: Sequence[float]) -> np.ndarray:
+    """Indices of the trials within MIN_STATE_GAP of the twin's fastest level (anchored at the
+    second-fastest trial when there are three or more)."""
+    m = np.asarray(trial_medians, dtype=np.float64)
+    ok = np.isfinite(m) & (m > 0)
+    if not ok.any():
+        return np.empty(0, dtype=int)
+    vals = np.sort(m[ok])
+    anchor = vals[1] if vals.size > 2 else vals[0]
+    return np.flatnonzero(ok & (m <= anchor * (1.0 + MIN_STATE_GAP)))
+
+
+def fast_state_speedup(sep_trials: Sequence[float], std_trials: Sequence[float]) -> Headline:
+    """Standard over separable at each twin's fast state: the ratio of geometric means of the fast-state
+    trial medians, with a Welch t interval on the logs. With one trial on a side there is no interval
+    (the noise inside one process says nothing about the next process)."""
+    sep_s, std_s = detect_states(sep_trials), detect_states(std_trials)
+    ia, ib = fast_trials(sep_trials), fast_trials(std_trials)
+    if not ia.size or not ib.size:
+        return Headline(None, None, None, sep_s, std_s)
+    a = np.log(np.asarray(sep_trials, dtype=np.float64)[ia])
+    b = np.log(np.asarray(std_trials, dtype=np.float64)[ib])
+    log_ratio = float(b.mean() - a.mean())
+    ratio = math.exp(log_ratio)
+    if a.size < 2 or b.size < 2:
+        return Headline(ratio, None, None, sep_s, std_s, int(a.size), int(b.size))
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Headline(ratio, ratio, ratio, sep_s, std_s, int(a.size), int(b.size))
+    dof = (va + vb) ** 2 / ((va**2 / (a.size - 1) if va else 0) + (vb**2 / (b.size - 1) if vb else 0))
+    half = t975(dof) * se
+    return Headline(ratio, math.exp(log_ratio - half), math.exp(log_ratio + half), sep_s, std_s,
+                    int(a.size), int(b.size))
+
+
+def pair_should_continue(headline: Headline, rounds: int, target: float, max_rounds: int) -> tuple[bool, str]:
+    """(more rounds?, why it stops or goes on) for the pair's stopping rule."""
+    if rounds >= max_rounds:
+        return False, f"round limit ({max_rounds}) reached"
+    if headline.fast_sep < MIN_STATE_TRIALS or headline.fast_std < MIN_STATE_TRIALS:
+        return True, f"fewer than {MIN_STATE_TRIALS} fast-state trials per twin"
+    width = headline.rel_half_width
+    if width is None:
+        return True, "no interval yet"
+    if width > target:
+        return True, f"interval +-{width:.1%} wider than +-{target:.0%}"
+    return False, f"interval +-{width:.1%} within +-{target:.0%}"

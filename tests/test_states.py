@@ -1,0 +1,119 @@
+"""Speed states of fresh processes and the pair's headline speedup, checked by simulation: the states
+found where they were injected and not where there is one level; a mix of states does not bias the
+headline; its interval covers the truth; the stopping rule stops inside its target."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.states import (MIN_STATE_TRIALS, detect_states, fast_state_speedup, gap_threshold,
+                            pair_should_continue, t975)
+
+TRUTH = 151.0 / 36.0
+
+
+def _pair(rng, rounds, p_fast=0.6, noise=0.01, drift=0.0, outlier=False):
+    d = 1.0 + drift * np.arange(rounds) / 30
+    sep = 36.0 * np.where(rng.random(rounds) < p_fast, 1.0, 1.45) * d * np.exp(rng.normal(0, noise, rounds))
+    std = 151.0 * np.where(rng.random(rounds) < p_fast, 1.0, 1.22) * d * np.exp(rng.normal(0, noise, rounds))
+    if outlier:
+        sep[rng.integers(rounds)] *= 2.0
+    return sep, std
+
+
+def test_two_levels_are_reported_as_two_speed_states_with_their_counts():
+    states = detect_states([36.0e3, 36.4e3, 51.8e3, 52.9e3, 36.1e3])
+    assert states.multimodal
+    assert [s.count for s in states.states] == [3, 2]
+    assert states.describe() == "2 speed states: 3 trials at 36.1 us, 2 at 52.35 us"
+
+
+def test_one_noisy_level_is_one_state_in_at_least_97_percent_of_simulated_configs():
+    rng = np.random.default_rng(1)
+    false = sum(detect_states(np.exp(rng.normal(0, 0.03, n))).multimodal for n in (5, 8, 12) for _ in range(300))
+    assert false / 900 < 0.03
+
+
+def test_two_states_far_apart_are_found_when_each_has_three_trials():
+    rng = np.random.default_rng(2)
+    found = 0
+    for _ in range(300):
+        x = np.concatenate([36 * np.exp(rng.normal(0, 0.01, 3)), 52 * np.exp(rng.normal(0, 0.01, 4))])
+        found += detect_states(rng.permutation(x)).multimodal
+    assert found / 300 > 0.9
+
+
+def test_levels_closer_than_five_percent_are_one_state():
+    assert not detect_states([100, 100.1, 100.2, 103, 103.1, 103.2]).multimodal
+
+
+def test_gap_threshold_is_seeded_and_falls_with_more_trials():
+    assert gap_threshold(6) == gap_threshold(6)
+    assert gap_threshold(20) < gap_threshold(6)
+
+
+@pytest.mark.parametrize("scenario", [dict(), dict(drift=0.1), dict(outlier=True)])
+def test_a_mix_of_states_does_not_bias_the_headline_and_its_interval_covers(scenario):
+    rng = np.random.default_rng(3)
+    est, cover = [], []
+    for _ in range(400):
+        sep, std = _pair(rng, 12, **scenario)
+        h = fast_state_speedup(sep, std)
+        est.append(h.speedup / TRUTH)
+        cover.append(h.ci_low <= TRUTH <= h.ci_high)
+    assert abs(np.median(est) - 1) < 0.005
+    assert np.mean(cover) > 0.88
+
+
+def test_the_pooled_median_ratio_is_what_states_bias():
+    """The reason for the headline: the same simulated pairs spread 20%+ under the old estimator."""
+    rng = np.random.default_rng(4)
+    pooled, head = [], []
+    for _ in range(200):
+        sep, std = _pair(rng, 5)
+        pooled.append(np.median(std) / np.median(sep))
+        sep, std = _pair(rng, 12)
+        head.append(fast_state_speedup(sep, std).speedup)
+    spread = lambda v: np.quantile(v, 0.9) / np.quantile(v, 0.1) - 1  # noqa: E731
+    assert spread(pooled) > 0.2
+    assert spread(head) < 0.03
+
+
+def test_one_trial_per_twin_gives_a_ratio_without_an_interval():
+    h = fast_state_speedup([36.0], [151.0])
+    assert h.speedup == pytest.approx(TRUTH)
+    assert h.ci_low is None and h.ci_high is None
+
+
+def test_the_stopping_rule_goes_on_until_the_interval_is_within_target_and_stops_inside_it():
+    rng = np.random.default_rng(5)
+    rounds_used, widths = [], []
+    for _ in range(100):
+        sep, std = _pair(rng, 30)
+        rounds = 3
+        while True:
+            h = fast_state_speedup(sep[:rounds], std[:rounds])
+            more, why = pair_should_continue(h, rounds, 0.02, 30)
+            if not more:
+                break
+            rounds += 1
+        rounds_used.append(rounds)
+        widths.append(h.rel_half_width)
+        assert "within" in why or "limit" in why
+    assert max(widths) <= 0.02 or sum(w > 0.02 for w in widths) <= 2
+    assert np.median(rounds_used) < 15
+    assert min(rounds_used) >= MIN_STATE_TRIALS
+
+
+def test_the_stopping_rule_stops_at_its_round_limit():
+    h = fast_state_speedup([36, 50, 37, 52], [151, 190, 150, 185])
+    more, why = pair_should_continue(h, 4, 0.001, 4)
+    assert not more and "round limit (4)" in why
+
+
+def test_student_t_quantiles():
+    assert t975(1) == pytest.approx(12.706)
+    assert t975(10) == pytest.approx(2.228)
+    assert t975(2.5) == pytest.approx((4.303 + 3.182) / 2)
+    assert 1.96 < t975(200) < 1.98
