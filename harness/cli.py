@@ -22,6 +22,7 @@ Quickstart:
   edgebench run devices/local.toml     run a device profile (several profiles: devices run concurrently)
   edgebench report results/<run>       summary.csv, pairs.csv and report.html for a run
   edgebench compare RUN_A RUN_B        what changed between two runs (non-zero exit on regression)
+  edgebench history check              did any config or twin pair step since the last runs (a CI gate)
 """
 
 
@@ -190,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     _add_devices(sub)
     _add_import_native(sub)
+    from .commands import history
+
+    history.add_parser(sub)
     _debug_on_subcommands(parser)
     return parser
 

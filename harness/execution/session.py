@@ -202,6 +202,18 @@ def _execute_and_finish(profiles: list[Profile], writer: RunWriter, jobs: Jobs, 
         return _finish(writer, jobs, completed, report)
 
 
+def _add_to_history(run_dir: Path) -> None:
+    """Every finished run joins the history store; a store that cannot take it never fails the run."""
+    from ..history import add_run, default_store_path
+
+    try:
+        rows = add_run(run_dir)
+    except HarnessError as exc:
+        print(f"edgebench: warning: not added to the history store: {exc}", file=sys.stderr)
+        return
+    print(f"edgebench: added to the history store {default_store_path()} ({rows} points)", file=sys.stderr)
+
+
 def _finish(writer: RunWriter, jobs: Jobs, completed: bool, report: bool) -> Path:
     """Mark run.json, write the report, and say what is left to do if anything is."""
     now = _now()
@@ -216,6 +228,8 @@ def _finish(writer: RunWriter, jobs: Jobs, completed: bool, report: bool) -> Pat
         from ..report.write import report_run
 
         report_run(writer.run_dir)
+    if not missing:
+        _add_to_history(writer.run_dir)
     if missing:
         raise HarnessError(f"{len(missing)} job(s) have no record (first: {missing[0].label()}); "
                            f"run them with: edgebench run --resume {writer.run_dir}")
