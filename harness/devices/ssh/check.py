@@ -85,8 +85,15 @@ def check_device(dev: SshDevice, runtimes: Iterable[str] = ("onnxruntime", "tfli
             "in the profile")
         return problems
     imports = _import_check(dev, problems)
-    if imports is None:
-        return problems
+    if imports is not None:
+        problems.extend(_package_problems(dev, facts, imports, list(runtimes)))
+    return problems
+
+
+def _package_problems(dev: SshDevice, facts: dict[str, str], imports: dict[str, Any],
+                      runtimes: list[str]) -> list[str]:
+    """The device's Python too old, or numpy / a runtime missing or broken: each with the pip fix."""
+    problems: list[str] = []
     version = tuple(imports.get("python_version") or ())
     if version and version < MIN_PYTHON:
         problems.append(f"{dev.label}: {facts['python']} is Python {'.'.join(map(str, version))}; "
@@ -94,7 +101,6 @@ def check_device(dev: SshDevice, runtimes: Iterable[str] = ("onnxruntime", "tfli
                         "python3 or point python = ... at one")
     missing, broken = [], []
     wanted = ["numpy"]
-    runtimes = list(runtimes)
     if "onnxruntime" in runtimes:
         wanted.append("onnxruntime")
     for module in wanted:
