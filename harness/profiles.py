@@ -17,50 +17,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from .devices.config import SCHEMAS as DEVICE_SCHEMAS
+from .devices.config import device_keys
 from .errors import ProfileError
 
 RUNTIMES = ("onnxruntime", "tflite")
 PRECISIONS = ("fp32", "fp16", "int8")
 MODES = ("perf", "accuracy", "profile")
-KINDS = ("local", "ssh", "adb", "qemu")
-
-# [device] keys per kind: key -> (type(s), description). Keys common to every kind first.
-_COMMON_DEVICE_KEYS: dict[str, tuple[Any, str]] = {
-    "name": (str, "a short name used in results"),
-    "kind": (str, "local | ssh | adb | qemu"),
-    "description": (str, "free text"),
-    "cores": (list, "CPU cores to pin the jobs to, e.g. [2, 3]"),
-    "python": (str, "python interpreter on the device"),
-}
-DEVICE_KEYS: dict[str, dict[str, tuple[Any, str]]] = {
-    "local": {},
-    "ssh": {
-        "host": (str, "host name or ~/.ssh/config alias"),
-        "user": (str, "login user"),
-        "port": (int, "ssh port"),
-        "identity": (str, "private key file"),
-        "workdir": (str, "folder on the device"),
-        "cleanup": (bool, "remove the workdir at the end"),
-        "ssh_options": (list, "extra -o options, e.g. ['ProxyJump=gw']"),
-        "connect_timeout": ((int, float), "seconds"),
-        "ssh_config": (str, "ssh config file to use instead of ~/.ssh/config (ssh -F)"),
-    },
-    "adb": {
-        "serial": (str, "device serial (default: ANDROID_SERIAL)"),
-        "adb_host": (str, "remote adb server host (-H)"),
-        "adb_port": (int, "adb server port (-P)"),
-        "adb": (str, "path of the adb command"),
-        "runner": (str, "python | native"),
-        "workdir": (str, "folder on the device"),
-        "cleanup": (bool, "remove the workdir at the end"),
-        "benchmark_model": (str, "path of benchmark_model (local file to push, or on the device)"),
-        "onnxruntime_perf_test": (str, "path of onnxruntime_perf_test"),
-    },
-    "qemu": {
-        "cpu": (str, "emulated CPU: cortex-a72 (Pi 4), cortex-a76 (Pi 5)"),
-        "dir": (str, "setup-qemu folder (default ~/.cache/edgebench/arm64)"),
-    },
-}
+# [device] keys per kind, from the one schema per kind (harness/devices/config.py).
+DEVICE_KINDS = tuple(DEVICE_SCHEMAS)
 
 MATRIX_KEYS: dict[str, tuple[Any, str]] = {
     "models": (list, "zoo names or model file paths"),
@@ -195,11 +160,11 @@ def parse_profile(path: Path | str, problems: list[str]) -> Profile | None:
         problems.append(f"{path}: missing [device] table (name and kind at least)")
         return None
     kind = device.get("kind", "local")
-    if kind not in KINDS:
+    if kind not in DEVICE_KINDS:
         problems.append(f"{_where(path, text, 'device', 'kind')}: device.kind {kind!r} is not one of "
-                        f"{', '.join(KINDS)}")
+                        f"{', '.join(DEVICE_KINDS)}")
         return None
-    allowed = {**_COMMON_DEVICE_KEYS, **DEVICE_KEYS[kind]}
+    allowed = device_keys(kind)
     _check_table(path, text, "device", device, allowed, problems)
     device = {"name": path.stem, "kind": kind, **device}
     if kind == "ssh" and not device.get("host"):

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from harness.devices.base import CommandResult, Device
 from harness.errors import DeviceError, DeviceLost
 from harness.execution.device_loop import DeviceLoop, run_devices
 from harness.execution.writer import RunWriter
@@ -25,7 +26,7 @@ NO_DELAYS = (0.0, 0.0, 0.0)
 OK = {"status": "ok", "latency_ns": [1000, 1100, 1200]}
 
 
-class FakeDevice:  # merge: subclass harness.devices.base.Device (the ABC) once it lands
+class FakeDevice(Device):
     """Plays a script of outcomes, one per execute(): a result dict, or an exception to raise.
     A callable is called with the device (to interrupt the run at that moment)."""
 
@@ -65,6 +66,15 @@ class FakeDevice:  # merge: subclass harness.devices.base.Device (the ABC) once 
 
     def close(self) -> None:
         self.closed = True
+
+    def run(self, argv, timeout: float) -> CommandResult:  # the loop never calls the transport itself
+        raise AssertionError("the device loop must go through execute()")
+
+    def push(self, local: Path, remote: str) -> None:
+        raise AssertionError("the device loop must go through prepare()")
+
+    def pull(self, remote: str, local: Path) -> None:
+        raise AssertionError("the device loop must go through execute()")
 
 
 def profiles(tmp_path: Path, *names: str, trials: int = 3):

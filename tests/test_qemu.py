@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import assert_clean_error, edgebench, need
 
-from harness.devices import make_device, qemu_setup
+from harness.devices import make_device
+from harness.setup import arm64 as qemu_setup
+from harness.setup import arm64_env
 from harness.devices.probe_script import cpu_info
 from harness.devices.qemu import QemuDevice, check_profile_device
 from harness.errors import DeviceError, ProfileError
@@ -125,7 +127,7 @@ def test_a_missing_sysroot_says_how_to_set_it_up(tmp_path):
 
 
 def test_missing_qemu_and_a_bad_cpu_are_each_reported_with_the_fix(tmp_path, monkeypatch):
-    monkeypatch.setattr(qemu_setup, "SYSTEM_QEMU", tmp_path / "no-qemu")
+    monkeypatch.setattr(arm64_env, "SYSTEM_QEMU", tmp_path / "no-qemu")
     monkeypatch.setenv("PATH", str(tmp_path))
     problems = check_profile_device({"name": "emu", "kind": "qemu", "dir": str(tmp_path / "none")})
     assert any("qemu-aarch64-static not found" in p and "setup-qemu" in p for p in problems)

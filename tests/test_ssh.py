@@ -25,8 +25,8 @@ from harness.devices.ssh import (
     SshError,
     parse_sha256sum,
     runner_bundle,
-    sha256_file,
 )
+from harness.util import sha256_file
 from harness.errors import DeviceError, DeviceLost, ProfileError
 
 DIGITS = ZOO / "digits"

@@ -38,7 +38,7 @@ def check(args: argparse.Namespace) -> int:
 
 
 def setup_qemu(args: argparse.Namespace) -> int:
-    from ..devices.qemu_setup import setup
+    from ..setup.arm64 import setup
 
     info = setup(args.dir, cpu=args.cpu, force=args.force)
     print(json.dumps(info, indent=2))

@@ -1,31 +1,21 @@
-"""Device transports (local, ssh, adb, qemu) behind one small interface (see base.py).
+"""Devices: where the runner runs (local, qemu, ssh, adb), each a `Device` (base.py).
 
-`make_device(table)` builds one from a profile's [device] table. Every device offers
-`execute(job, timeout) -> dict` (the runner's result) on top of the Device protocol.
+`make_device(table)` builds one from a profile's [device] table (registry.py). The job protocol
+is devices/execute.py, upload-skipping devices/sync.py, the [device] schemas devices/config.py.
+Nothing is imported here until it is used, so `import harness.devices` stays cheap.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import DeviceError
-
-_CLASSES = {
-    "local": ("harness.devices.local", "LocalDevice"),
-    "ssh": ("harness.devices.ssh", "SshDevice"),
-    "adb": ("harness.devices.adb", "AdbDevice"),
-    "qemu": ("harness.devices.qemu", "QemuDevice"),
-}
+if TYPE_CHECKING:
+    from .base import Device
 
 
-def make_device(table: dict[str, Any]) -> Any:
-    kind = table.get("kind", "local")
-    if kind not in _CLASSES:
-        raise DeviceError(f"{table.get('name')}: unknown device kind {kind!r}")
-    module_name, cls_name = _CLASSES[kind]
-    try:
-        cls = getattr(importlib.import_module(module_name), cls_name)
-    except (ImportError, AttributeError) as exc:
-        raise DeviceError(f"{table.get('name')}: device kind {kind!r} is not available ({exc})") from exc
-    return cls(table)
+def make_device(table: dict[str, Any]) -> Device:
+    """The device a profile's [device] table describes (see registry.make_device)."""
+    from .registry import make_device as make
+
+    return make(table)
+

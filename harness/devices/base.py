@@ -1,29 +1,29 @@
-"""The one small device interface every transport implements (local, ssh, adb, qemu).
+"""The Device every transport is (local, qemu, ssh, adb), and the result of one command on it.
 
-`run` never throws the exit code away: it returns a CommandResult; `check()` turns a non-zero exit
-into a DeviceError that shows the command, the exit code and the tail of stderr.
+The orchestrator is typed against `Device`. A subclass supplies the transport's primitives
+(`run`, `push`, `pull`) and what only it knows (`probe`, `prepare`, `check`); the job protocol
+itself lives once in devices/execute.py. `run` never throws the exit code away: it returns a
+CommandResult, and `raise_for_status()` turns a failed one into a DeviceError showing the
+command, the exit code and the tail of its output.
 """
 
 from __future__ import annotations
 
 import shlex
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
-from collections.abc import Sequence
+from typing import Any
 
 from ..errors import DeviceError
-
-STDERR_TAIL_CHARS = 2000
-
-
-def tail(text: str, limit: int = STDERR_TAIL_CHARS) -> str:
-    text = text or ""
-    return text if len(text) <= limit else "..." + text[-limit:]
+from ..util import tail
 
 
 @dataclass(frozen=True)
 class CommandResult:
+    """One command on a device: its argv, exit code (None: killed at the timeout) and output."""
+
     argv: tuple[str, ...]
     returncode: int | None  # None: killed at the timeout
     stdout: str
@@ -35,7 +35,8 @@ class CommandResult:
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
 
-    def check(self, device: str) -> CommandResult:
+    def raise_for_status(self, device: str) -> CommandResult:
+        """Self when the command succeeded; else a DeviceError naming the device and the command."""
         if self.timed_out:
             raise DeviceError(
                 f"{device}: command timed out after {self.duration_s:.0f}s: {shlex.join(self.argv)}"
@@ -48,24 +49,60 @@ class CommandResult:
         return self
 
 
-@runtime_checkable
-class Device(Protocol):
-    """A place where the runner runs. Paths on the device are strings (they may not be local)."""
+class Device(ABC):
+    """A place where the runner runs, built from a profile's [device] table (see registry.py).
+    Paths on the device are strings (they may not exist on this machine)."""
 
     name: str
     kind: str
+    emulated: bool = False
+    cpu: str | None = None  # the emulated CPU (qemu), else None
 
+    # what the orchestrator calls ------------------------------------------------------------
+    @abstractmethod
     def probe(self) -> dict[str, Any]:
         """Arch, CPU, cores, RAM, OS, Python and runtime versions, governor, temperature..."""
 
+    @abstractmethod
     def prepare(self, files: Sequence[Path]) -> dict[str, str]:
-        """Make the runner bundle and these local files available; return local path -> device path."""
+        """Make the runner and these local files available (uploads skipped by sha256);
+        return local path -> device path."""
 
+    @abstractmethod
+    def execute(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Run one job in a fresh runner process: the runner's result dict, or a failure result
+        (execute.failure). Raises DeviceLost when the connection is lost, another HarnessError
+        when the device cannot run jobs at all."""
+
+    @abstractmethod
+    def check(self, runtimes: Sequence[str] = ("onnxruntime", "tflite")) -> list[str]:
+        """What the device lacks to run these runtimes, each with its fix; [] when ready."""
+
+    @abstractmethod
+    def interrupt(self) -> None:
+        """Ctrl-C / SIGTERM: kill everything this device started, here and on the device.
+        Safe to call twice and from another thread."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the device holds (scratch folders, a workdir with cleanup = true)."""
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # the transport's primitives --------------------------------------------------------------
+    @abstractmethod
     def run(self, argv: Sequence[str], timeout: float) -> CommandResult:
-        """Run argv (a list, never a shell string) with a timeout."""
+        """Run argv (a list, never a shell string) with a timeout; a timeout is a result."""
 
+    @abstractmethod
     def push(self, local: Path, remote: str) -> None: ...
 
+    @abstractmethod
     def pull(self, remote: str, local: Path) -> None: ...
 
-    def close(self) -> None: ...
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"

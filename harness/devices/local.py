@@ -1,39 +1,67 @@
-"""The local device: each job runs the runner in a fresh Python process on this host, with a timeout."""
+"""The local device: each job runs the runner in a fresh Python process on this host, with a timeout.
+
+Also the process plumbing the devices on this host share (qemu too): every child in its own process
+group, killed whole at its timeout or on interrupt(), never left running.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Sequence
 
 from ..errors import DeviceError
 from ..paths import REPO_ROOT
-from .base import CommandResult, tail
+from .base import CommandResult, Device
+from .config import LocalConfig
+from .execute import JOB_FILE, OUT_FILE, Launch, describe_exit, execute_job
 
 
-_ACTIVE: set[subprocess.Popen] = set()
-_ACTIVE_LOCK = threading.Lock()
+class Children:
+    """The running children of one owner (a device), so interrupt() can kill them from any thread."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.add(proc)
+
+    def discard(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def kill_all(self) -> int:
+        """Kill every child still running (its whole process group); safe to call twice."""
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            _kill_group(proc)
+        return len(procs)
+
+
+_ALL = Children()  # every child of every device on this host
 
 
 def kill_active() -> int:
-    """Kill every child started by run_process that is still running (on Ctrl-C / SIGTERM)."""
-    with _ACTIVE_LOCK:
-        procs = list(_ACTIVE)
-    for proc in procs:
-        _kill_group(proc)
-    return len(procs)
+    """Kill every child started by run_process that is still running (on Ctrl-C / SIGTERM).
+    Devices do this themselves in interrupt(); kept for callers that predate it."""
+    return _ALL.kill_all()
 
 
 def run_process(argv: Sequence[str], timeout: float, env: dict[str, str] | None = None,
-                cwd: str | None = None, input_text: str | None = None) -> CommandResult:
+                cwd: str | None = None, input_text: str | None = None,
+                children: Children | None = None) -> CommandResult:
     """Run argv in its own process group; on timeout kill the whole group (no orphan left running)."""
     start = time.monotonic()
     try:
@@ -42,13 +70,14 @@ def run_process(argv: Sequence[str], timeout: float, env: dict[str, str] | None 
                                 env=env, cwd=cwd, start_new_session=True, text=True, errors="replace")
     except OSError as exc:
         raise DeviceError(f"cannot start {argv[0]}: {exc}") from exc
-    with _ACTIVE_LOCK:
-        _ACTIVE.add(proc)
+    owners = [_ALL] + ([children] if children is not None else [])
+    for owner in owners:
+        owner.add(proc)
     try:
         return _wait(proc, argv, timeout, start, input_text)
     finally:
-        with _ACTIVE_LOCK:
-            _ACTIVE.discard(proc)
+        for owner in owners:
+            owner.discard(proc)
 
 
 def _wait(proc: subprocess.Popen, argv: Sequence[str], timeout: float, start: float,
@@ -72,48 +101,53 @@ def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        proc.kill()
-
-
-def describe_exit(res: CommandResult) -> str:
-    """'timed out after 30s' / 'killed by SIGSEGV' / 'exit 3', plus the tail of stderr."""
-    if res.timed_out:
-        what = (f"timed out after {res.duration_s:.0f}s (killed; a longer job needs a larger "
-                f"matrix.job_timeout_s)")
-    elif res.returncode is not None and res.returncode < 0:
         try:
-            what = f"killed by {signal.Signals(-res.returncode).name}"
-        except ValueError:
-            what = f"killed by signal {-res.returncode}"
-    else:
-        what = f"exit {res.returncode}"
-    err = tail(res.stderr.strip(), 1500)
-    return what + (f": {err}" if err else "")
-
-
-def result_from_process(res: CommandResult, out_path: Path) -> dict[str, Any]:
-    """The runner's result, or a failed/timeout result carrying the exit and the tail of stderr."""
-    if not res.timed_out and out_path.exists():
-        try:
-            return json.loads(out_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
+            proc.kill()
+        except ProcessLookupError:
             pass
-    return {"status": "timeout" if res.timed_out else "failed",
-            "error": f"runner {describe_exit(res)}"}
 
 
-class LocalDevice:
+def host_paths(device: str, files: Sequence[Path]) -> dict[str, str]:
+    """For devices that read this host's files directly (local, qemu): nothing to copy, only check."""
+    missing = [str(f) for f in files if not Path(f).exists()]
+    if missing:
+        raise DeviceError(f"{device}: missing files: {', '.join(missing)}")
+    return {str(f): str(Path(f).resolve()) for f in files}
+
+
+def copy_on_host(src: Path, dst: Path) -> None:
+    if src.resolve() != dst.resolve():
+        shutil.copy2(src, dst)
+
+
+def launch_in(scratch: Path, job: dict[str, Any], run_runner: Any) -> Launch:
+    """For devices on this host: write job.json in a fresh folder of `scratch`, run the runner on
+    it with `run_runner([job.json, out.json])`, read out.json, and remove the folder."""
+    job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=scratch))
+    job_path, out_path = job_dir / JOB_FILE, job_dir / OUT_FILE
+    try:
+        job_path.write_text(json.dumps(job), encoding="utf-8")
+        res = run_runner([str(job_path), str(out_path)])
+        out_text = out_path.read_text(encoding="utf-8") if out_path.exists() else None
+        return Launch(res=res, out_text=out_text)
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+
+
+class LocalDevice(Device):
+    """This machine: the runner in a fresh `python -m harness.runner` per job."""
+
     kind = "local"
 
     def __init__(self, table: dict[str, Any]):
         self.table = table
-        self.name = table.get("name", "local")
-        self.python = table.get("python") or sys.executable
-        self.cores = table.get("cores")
+        self.config = LocalConfig.from_table(table)
+        self.name = self.config.name
+        self.python = self.config.python or sys.executable
+        self.cores = self.config.cores
         self._scratch = Path(tempfile.mkdtemp(prefix=f"edgebench-{self.name}-"))
-        self.emulated = False
+        self._children = Children()
 
-    # Device protocol -------------------------------------------------------------------------
     def probe(self) -> dict[str, Any]:
         from .probe import probe_local
 
@@ -123,7 +157,7 @@ class LocalDevice:
         return host_paths(self.name, files)
 
     def run(self, argv: Sequence[str], timeout: float) -> CommandResult:
-        return run_process(argv, timeout)
+        return run_process(argv, timeout, children=self._children)
 
     def push(self, local: Path, remote: str) -> None:
         copy_on_host(Path(local), Path(remote))
@@ -131,16 +165,17 @@ class LocalDevice:
     def pull(self, remote: str, local: Path) -> None:
         copy_on_host(Path(remote), Path(local))
 
-    def close(self) -> None:
-        import shutil
+    def interrupt(self) -> None:
+        self._children.kill_all()
 
+    def close(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)
 
     def check(self, runtimes: Sequence[str] = ("onnxruntime", "tflite")) -> list[str]:
         """What this host lacks to run the runner, with the command that installs it."""
         code = ("import importlib.util as u, json; print(json.dumps({m: u.find_spec(m) is not None for m in "
                 "('numpy', 'onnxruntime', 'ai_edge_litert', 'tflite_runtime')}))")
-        res = run_process([self.python, "-c", code], timeout=60)
+        res = run_process([self.python, "-c", code], timeout=60, children=self._children)
         if not res.ok:
             return [f"{self.name}: {self.python} does not run ({describe_exit(res)}); set device.python "
                     f"to a Python 3 interpreter"]
@@ -156,59 +191,18 @@ class LocalDevice:
                             f"{self.python} -m pip install ai-edge-litert")
         return problems
 
-    # Jobs --------------------------------------------------------------------------------------
     def execute(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
-        from .probe import job_temperature_fields, temperature_local
+        from .probe import temperature_local
 
         env = dict(os.environ)
         # only the runner package (harness/__init__.py is import-free) is importable as harness
         env["PYTHONPATH"] = str(REPO_ROOT)
         env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
-        before = temperature_local()
-        result = execute_in_scratch(
-            job, self._scratch, self.cores,
-            lambda paths: run_process([self.python, "-m", "harness.runner", *paths], timeout, env=env,
-                                      cwd=str(self._scratch)))
-        result.update(job_temperature_fields(before, temperature_local()))
-        return result
 
+        def launch(device_job: dict[str, Any]) -> Launch:
+            return launch_in(self._scratch, device_job, lambda paths: run_process(
+                [self.python, "-m", "harness.runner", *paths], timeout, env=env, cwd=str(self._scratch),
+                children=self._children))
 
-def host_paths(device: str, files: Sequence[Path]) -> dict[str, str]:
-    """For devices that read this host's files directly (local, qemu): nothing to copy, only check."""
-    missing = [str(f) for f in files if not Path(f).exists()]
-    if missing:
-        raise DeviceError(f"{device}: missing files: {', '.join(missing)}")
-    return {str(f): str(Path(f).resolve()) for f in files}
-
-
-def copy_on_host(src: Path, dst: Path) -> None:
-    if src.resolve() != dst.resolve():
-        import shutil
-
-        shutil.copy2(src, dst)
-
-
-def execute_in_scratch(job: dict[str, Any], scratch: Path, cores: Sequence[int] | None,
-                       launch: Callable[[list[str]], CommandResult]) -> dict[str, Any]:
-    """Write the job to a scratch folder, launch the runner on [JOB.json, OUT.json], read the result
-    (or turn the exit into a failed/timeout result with the tail of stderr), and clean up."""
-    job = dict(job)
-    if cores and not job.get("cores"):
-        job["cores"] = list(cores)
-    stem = f"job-{os.getpid()}-{time.monotonic_ns()}"
-    job_path = scratch / f"{stem}.json"
-    out_path = scratch / f"{stem}.out.json"
-    job.setdefault("scratch_dir", str(scratch))
-    job_path.write_text(json.dumps(job), encoding="utf-8")
-    try:
-        res = launch([str(job_path), str(out_path)])
-        result = result_from_process(res, out_path)
-        if result.get("status") != "ok" and res.stderr and "stderr_tail" not in result:
-            result["stderr_tail"] = tail(res.stderr, 2000)
-        return result
-    finally:
-        for p in (job_path, out_path):
-            try:
-                p.unlink()
-            except FileNotFoundError:
-                pass
+        return execute_job(job, timeout, label=self.name, job_dir=str(self._scratch), cores=self.cores,
+                           launch=launch, temperature=temperature_local)

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import DeviceError
 from . import probe_script
-from .base import tail
+from ..util import tail
 
 PROBE_SCRIPT = Path(probe_script.__file__).resolve()
 PROBE_KEYS = probe_script.PROBE_KEYS

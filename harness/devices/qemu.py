@@ -1,8 +1,9 @@
 """The `qemu` device kind: the runner on emulated arm64 (qemu-aarch64 user mode, no binfmt, no root).
 
 Each job is its own qemu process running the sysroot's Python 3.11 with PYTHONPATH = the runner bundle
-plus the aarch64 wheels that `edgebench devices setup-qemu` installed. Files stay on this host (qemu
-user mode sees the host's filesystem), so nothing is copied but the runner bundle.
+plus the aarch64 wheels that `edgebench devices setup-qemu` installed (harness/setup/arm64.py). Files
+stay on this host (qemu user mode sees the host's filesystem), so nothing is copied but the runner
+bundle.
 
 Everything but time is real here: the aarch64 builds of numpy, ONNX Runtime and LiteRT, their ARM
 kernels, their outputs. Latency under emulation is not a device latency: devices say `emulated`.
@@ -17,37 +18,41 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import DeviceError, ProfileError
-from . import qemu_setup
-from .base import CommandResult, tail
-from .local import copy_on_host, execute_in_scratch, host_paths, run_process
+from ..errors import DeviceError
+from ..setup import arm64
+from ..util import tail
+from .base import CommandResult, Device
+from .config import QemuConfig
+from .execute import Launch, execute_job
+from .local import Children, copy_on_host, host_paths, launch_in, run_process
 
 # argv[0] names that mean "the device's Python" in run().
-PYTHON_NAMES = ("python", "python3", qemu_setup.PYTHON)
+PYTHON_NAMES = ("python", "python3", arm64.PYTHON)
 
 
-class QemuDevice:
+class QemuDevice(Device):
+    """Emulated arm64 on this host: one fresh qemu-aarch64 process per job."""
+
     kind = "qemu"
     emulated = True
 
     def __init__(self, table: dict[str, Any]):
         self.table = dict(table)
-        self.name = str(table.get("name", "qemu"))
-        if table.get("python"):
-            raise ProfileError(f"{self.name}: [device] python does not apply to kind qemu (it runs the arm64 "
-                               f"sysroot's {qemu_setup.PYTHON}); remove the key")
-        self.cpu = str(table.get("cpu") or qemu_setup.DEFAULT_CPU)
-        self.env = qemu_setup.resolve_env(table.get("dir"))
-        self.cores = table.get("cores")
+        self.config = QemuConfig.from_table(table)
+        self.name = self.config.name
+        self.cpu: str = self.config.cpu
+        self.env = arm64.resolve_env(self.config.dir)
+        self.cores = self.config.cores
         self._scratch: Path | None = None
         self._qemu: Path | None = None
         self._root: Path | None = None  # the sysroot seen with this CPU's /proc/cpuinfo
+        self._children = Children()
 
     # setup state ---------------------------------------------------------------------------------
     def check(self, runtimes: Sequence[str] = ("onnxruntime", "tflite")) -> list[str]:
         """What is missing to run here, each problem with its fix (for `edgebench devices check`).
         The pinned wheels carry both runtimes, so `runtimes` asks nothing more of the setup."""
-        return qemu_setup.problems(self.env.root, self.cpu, device=self.name)
+        return arm64.problems(self.env.root, self.cpu, device=self.name)
 
     def _ready(self) -> tuple[Path, Path]:
         if self._qemu is None or self._root is None:
@@ -56,7 +61,7 @@ class QemuDevice:
                 raise DeviceError(f"{self.name}: " + "; ".join(found))
             qemu = self.env.qemu()
             assert qemu is not None  # check() said so
-            self._root = qemu_setup.ensure_view(self.env, qemu, self.cpu)
+            self._root = arm64.ensure_view(self.env, qemu, self.cpu)
             self._qemu = qemu
         return self._qemu, self._root
 
@@ -83,12 +88,12 @@ class QemuDevice:
     def guest_argv(self, args: Sequence[str | os.PathLike[str]]) -> list[str]:
         """argv running the emulated Python with these arguments."""
         qemu, root = self._ready()
-        return qemu_setup.guest_argv(qemu, self.cpu, root, list(args))
+        return arm64.guest_argv(qemu, self.cpu, root, list(args))
 
     def guest_env(self) -> dict[str, str]:
-        return qemu_setup.guest_env([self._bundle_dir(), self.env.site])
+        return arm64.guest_env([self._bundle_dir(), self.env.site])
 
-    # Device protocol -----------------------------------------------------------------------------
+    # Device --------------------------------------------------------------------------------------
     def probe(self) -> dict[str, Any]:
         """The device probe run by the emulated Python (arch, the emulated CPU from the sysroot's
         cpuinfo, sysroot versions), plus the emulation facts and the host doing the work."""
@@ -96,14 +101,15 @@ class QemuDevice:
 
         res = self.run(["python3", str(PROBE_SCRIPT)], 300)
         if not res.ok:
-            raise DeviceError(f"{self.name}: the probe failed under emulation ({_exit(res)}): "
+            what = "timed out" if res.timed_out else f"exit {res.returncode}"
+            raise DeviceError(f"{self.name}: the probe failed under emulation ({what}): "
                               f"{tail(res.stderr.strip(), 1500)}")
         info = parse_output(res.stdout, self.name)
         qemu, _ = self._ready()
-        host = qemu_setup.host_info()
+        host = arm64.host_info()
         info.update({
             "emulated": True, "emulated_cpu": self.cpu, "qemu": str(qemu),
-            "qemu_version": qemu_setup.qemu_version(qemu), "sysroot": str(self.env.sysroot),
+            "qemu_version": arm64.qemu_version(qemu), "sysroot": str(self.env.sysroot),
             "host_arch": host["arch"], "host_cpu_model": host["cpu"], "host_cores": host["cores"],
             "host_ram_bytes": host["ram_bytes"], "host_os": host["os"],
         })
@@ -129,7 +135,8 @@ class QemuDevice:
             if program.startswith("/") and inside.exists():
                 program = str(inside)
             full = [str(qemu), "-cpu", self.cpu, "-L", str(root), program, *argv[1:]]
-        return run_process(full, timeout, env=self.guest_env(), cwd=str(self._scratch_dir()))
+        return run_process(full, timeout, env=self.guest_env(), cwd=str(self._scratch_dir()),
+                           children=self._children)
 
     def push(self, local: Path, remote: str) -> None:
         copy_on_host(Path(local), Path(remote))
@@ -137,25 +144,28 @@ class QemuDevice:
     def pull(self, remote: str, local: Path) -> None:
         copy_on_host(Path(remote), Path(local))
 
+    def interrupt(self) -> None:
+        self._children.kill_all()
+
     def close(self) -> None:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
 
-    # Jobs ----------------------------------------------------------------------------------------
     def execute(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
         """One job = one fresh qemu process (a subprocess of the emulated Python could not exec
         aarch64 programs, so nothing forks inside the guest). Failures come back as results."""
-        result = execute_in_scratch(
-            job, self._scratch_dir(), self.cores,
-            lambda paths: self.run(["python3", "-m", "harness.runner", *paths], timeout))
+        scratch = self._scratch_dir()
+
+        def launch(device_job: dict[str, Any]) -> Launch:
+            return launch_in(scratch, device_job,
+                             lambda paths: self.run(["python3", "-m", "harness.runner", *paths], timeout))
+
+        result = execute_job(job, timeout, label=self.name, job_dir=str(scratch), cores=self.cores,
+                             launch=launch)
         result["emulated"] = True
         result["emulated_cpu"] = self.cpu
         return result
-
-
-def _exit(res: CommandResult) -> str:
-    return "timed out" if res.timed_out else f"exit {res.returncode}"
 
 
 def check_profile_device(device_table: dict[str, Any]) -> list[str]:

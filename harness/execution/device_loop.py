@@ -168,7 +168,7 @@ def run_devices(profiles: list[Profile], devices: dict[str, Device], jobs: dict[
         for t in threads:
             if t.is_alive():
                 t.join(timeout=30)
-        _kill_local_runners()
+        interrupt_devices(devices)  # a job started between the first interrupt and the stop flag
         return False
     if writer.fatal is not None:
         raise writer.fatal
@@ -177,14 +177,5 @@ def run_devices(profiles: list[Profile], devices: dict[str, Device], jobs: dict[
 
 def interrupt_devices(devices: dict[str, Device]) -> None:
     """Kill the job running on every device (a remote runner, a local process)."""
-    _kill_local_runners()
     for dev in devices.values():
-        interrupt = getattr(dev, "interrupt", None)  # merge: dev.interrupt() (every Device has it)
-        if interrupt is not None:
-            interrupt()
-
-
-def _kill_local_runners() -> None:
-    from ..devices.local import kill_active  # merge: LocalDevice.interrupt() covers this
-
-    kill_active()
+        dev.interrupt()

@@ -58,7 +58,7 @@ def probe_devices(devices: dict[str, Device]) -> dict[str, dict[str, Any]]:
             probes[name] = dev.probe()
         except HarnessError as exc:
             probes[name] = {"probe_error": str(exc)}
-        probes[name]["emulated"] = bool(getattr(dev, "emulated", False))  # merge: dev.emulated
+        probes[name]["emulated"] = bool(dev.emulated)
     return probes
 
 

@@ -25,7 +25,7 @@ JobKey = tuple[str, str, str, int]
 def job_record(spec: JobSpec, result: dict[str, Any], run_id: str, device: Device, started: float,
                duration: float) -> dict[str, Any]:
     """A record: the config's identity, the device's result, and where/when the job ran."""
-    emulated = bool(getattr(device, "emulated", False))  # merge: device.emulated (the Device ABC has it)
+    emulated = bool(device.emulated)
     rec = {**spec.config.identity(), **result}
     rec.update({
         "schema_version": RECORD_SCHEMA_VERSION, "run_id": run_id, "mode": spec.mode,
@@ -34,7 +34,7 @@ def job_record(spec: JobSpec, result: dict[str, Any], run_id: str, device: Devic
         "duration_s": round(duration, 3),
     })
     if emulated:
-        rec["emulated_cpu"] = getattr(device, "cpu", None)  # merge: device.cpu (the Device ABC has it)
+        rec["emulated_cpu"] = device.cpu
     rec.setdefault("status", Status.FAILED)
     return rec
 

@@ -33,9 +33,7 @@ from typing import Any
 
 from ..errors import ModelFileError
 
-KINDS = ("standard conv", "depthwise conv", "pointwise conv", "dense", "other")
-# the names of the kinds, for code that asks about one of them
-STANDARD, DEPTHWISE, POINTWISE, DENSE, OTHER = KINDS
+from .kinds import DENSE, DEPTHWISE, KINDS, OTHER, POINTWISE, STANDARD, conv_kind, row  # noqa: F401
 
 
 def analyze(path: str | Path, input_shapes: dict[str, list[int]] | None = None) -> dict[str, Any]:
@@ -70,34 +68,15 @@ def analyze(path: str | Path, input_shapes: dict[str, list[int]] | None = None) 
 
 def _summarise(path: Path, fmt: str, nodes: list[dict[str, Any]], warnings: list[str]) -> dict[str, Any]:
     kinds = {k: {"layers": 0, "macs": 0, "params": 0} for k in KINDS}
-    for row in nodes:
-        k = kinds[row["kind"]]
+    for node in nodes:
+        k = kinds[node["kind"]]
         k["layers"] += 1
-        k["macs"] += row["macs"]
-        k["params"] += row["params"]
+        k["macs"] += node["macs"]
+        k["params"] += node["params"]
     total = {"macs": sum(k["macs"] for k in kinds.values()),
              "params": sum(k["params"] for k in kinds.values())}
     return {"path": str(path), "format": fmt, "kinds": kinds, "total": total, "nodes": nodes,
             "warnings": warnings}
-
-
-def row(name: str, op_type: str, kind: str, macs: int, params: int, folded_into: str | None = None,
-        **shape: Any) -> dict[str, Any]:
-    """One node: `folded_into` names the conv/dense layer an exporter's leftover BN/affine op folds
-    into; `shape` carries inputs/outputs (tensor names), kernel, group, in/out channels, out_hw."""
-    base = {"inputs": [], "outputs": [], "kernel": None, "group": 1, "in_channels": None,
-            "out_channels": None, "out_hw": None}
-    return {"name": name, "op_type": op_type, "kind": kind, "macs": int(macs), "params": int(params),
-            "folded_into": folded_into, **base, **shape}
-
-
-def conv_kind(groups: int, in_per_group: int, in_channels: int | None, kernel: list[int]) -> str:
-    """The kind of a convolution from its groups and kernel (see the module docstring)."""
-    if groups > 1 and in_per_group == 1 and (in_channels is None or groups == in_channels):
-        return DEPTHWISE
-    if kernel and all(k == 1 for k in kernel):
-        return POINTWISE
-    return STANDARD
 
 
 # ------------------------------------------------------------------------------------------ model IO

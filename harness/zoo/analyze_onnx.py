@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelFileError
-from .analyze import DENSE, OTHER, POINTWISE, STANDARD, conv_kind, row
+from .kinds import DENSE, OTHER, POINTWISE, STANDARD, conv_kind, row
 
 # ops a weight passes through on its way from the stored constant to the layer
 _PASS_THROUGH = {"DequantizeLinear", "Identity", "Cast", "QuantizeLinear", "Transpose", "Reshape"}

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelFileError
-from .analyze import DENSE, DEPTHWISE, OTHER, POINTWISE, STANDARD, conv_kind, row as _row
+from .kinds import DENSE, DEPTHWISE, OTHER, POINTWISE, STANDARD, conv_kind, row as _row
 
 _TFL_LAYERS = {"CONV_2D", "DEPTHWISE_CONV_2D", "CONV_3D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL"}
 _TFL_PARAM_OPS = {"ADD", "SUB", "MUL", "DIV", "PRELU", "EMBEDDING_LOOKUP"}

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import need
 
-from harness.devices import qemu_setup
+from harness.setup import arm64 as qemu_setup
 from harness.devices.local import LocalDevice
 from harness.devices.qemu import QemuDevice
 

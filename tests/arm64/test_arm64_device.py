@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import REPO, edgebench, need
 
-from harness.devices import qemu_setup
+from harness.setup import arm64 as qemu_setup
 from harness.devices.qemu import QemuDevice
 from harness.records import read_records
 

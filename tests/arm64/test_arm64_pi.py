@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import edgebench, need
 
-from harness.devices import qemu_setup
+from harness.setup import arm64 as qemu_setup
 
 pytestmark = pytest.mark.arm64
 

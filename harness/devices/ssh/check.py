@@ -8,11 +8,12 @@ import shlex
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .base import tail
-from .ssh_remote import CHECK_SCRIPT, RUN_SCRIPT, json_or_none, parse_df_free
+from ...util import tail
+from .remote import CHECK_SCRIPT, RUN_SCRIPT, json_or_none, parse_df_free
+from .transport import SshError
 
 if TYPE_CHECKING:
-    from .ssh import SshDevice
+    from .device import SshDevice
 
 COMMAND_TIMEOUT_S = 120.0
 MIN_FREE_BYTES = 100 * 2**20
@@ -51,8 +52,6 @@ def with_install_hint(error: str, python: str) -> str:
 def check_device(dev: SshDevice, runtimes: Iterable[str] = ("onnxruntime", "tflite"),
                  min_free_bytes: int = MIN_FREE_BYTES) -> list[str]:
     """Problems (strings naming the device and the fix); [] when the device is ready."""
-    from .ssh import SshError
-
     try:
         result = dev.call(CHECK_SCRIPT, [dev.workdir, dev.python], COMMAND_TIMEOUT_S,
                           what="checking the device")
@@ -86,8 +85,15 @@ def check_device(dev: SshDevice, runtimes: Iterable[str] = ("onnxruntime", "tfli
             "in the profile")
         return problems
     imports = _import_check(dev, problems)
-    if imports is None:
-        return problems
+    if imports is not None:
+        problems.extend(_package_problems(dev, facts, imports, list(runtimes)))
+    return problems
+
+
+def _package_problems(dev: SshDevice, facts: dict[str, str], imports: dict[str, Any],
+                      runtimes: list[str]) -> list[str]:
+    """The device's Python too old, or numpy / a runtime missing or broken: each with the pip fix."""
+    problems: list[str] = []
     version = tuple(imports.get("python_version") or ())
     if version and version < MIN_PYTHON:
         problems.append(f"{dev.label}: {facts['python']} is Python {'.'.join(map(str, version))}; "
@@ -95,7 +101,6 @@ def check_device(dev: SshDevice, runtimes: Iterable[str] = ("onnxruntime", "tfli
                         "python3 or point python = ... at one")
     missing, broken = [], []
     wanted = ["numpy"]
-    runtimes = list(runtimes)
     if "onnxruntime" in runtimes:
         wanted.append("onnxruntime")
     for module in wanted:

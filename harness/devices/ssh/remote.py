@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (embedded shell scripts read better unwrapped)
 """The device side of the ssh kind: fixed `sh -c` scripts and parsers of what they print.
 
 Each script is constant text; everything that varies (paths, the python command, limits) reaches it
@@ -12,7 +13,7 @@ import posixpath
 import re
 from typing import Any
 
-from ..errors import DeviceError, ProfileError
+from ...errors import DeviceError
 
 # Exit code of the scripts below that means "the workdir is the problem".
 EXIT_WORKDIR = 90
@@ -104,28 +105,12 @@ echo "tar=$(command -v tar 2>/dev/null)"
 """
 
 
-
-
 # $1 workdir. Prints its real path and the home folder's (nothing when it does not exist).
 CLEANUP_SCRIPT = PRELUDE + r"""w=$(home_path "$1"); [ -d "$w" ] || exit 0
 cd -- "$w" || exit 90
 pwd -P
 cd && pwd -P
 """
-
-
-def check_workdir(workdir: Any, where: str) -> str:
-    """A workdir is a plain absolute or ~/ path without `..`; '/', '~' and empty are refused."""
-    if not isinstance(workdir, str) or not workdir.strip():
-        raise ProfileError(f"{where} workdir must be a folder path on the device, got {workdir!r}")
-    if not workdir.startswith(("/", "~/")) or "\n" in workdir:
-        raise ProfileError(f"{where} workdir must be absolute or start with ~/ (e.g. ~/edgebench), "
-                           f"got {workdir!r}")
-    parts = [p for p in workdir.split("/") if p not in ("", "~")]
-    if ".." in parts or not parts:
-        raise ProfileError(f"{where} workdir {workdir!r} must name a dedicated folder without `..`, "
-                           "e.g. ~/edgebench or /tmp/edgebench-pi")
-    return workdir
 
 
 def confine(rel: str, device: str) -> str:
