@@ -66,25 +66,26 @@ def adb_endpoint(place: str, tags: Mapping[str, str], comment: str, table: Mappi
     `by_tags`: the place was picked by tags, so the profile cannot know which phone it is."""
     where = f"place {place}"
     words, source = _from_place(tags, comment)
+    sources = [source] if source else []
     host = port = None
     if "adb" in words:
         host, port = parse_adb_address(words["adb"], f"{where} ({source})")
     serial = words.get("adb_serial")
+    if (host is None and table.get("adb_host")) or (serial is None and table.get("serial")):
+        sources.append("profile")
     if host is None and table.get("adb_host"):
         host, port = str(table["adb_host"]), table.get("adb_port")
-        source = f"{source} + profile" if source else "profile"
     if serial is None and table.get("serial"):
         if by_tags:
             raise LabError(f"{where} was picked by tags but does not say which phone it is: tag it "
                            f"(labgrid-client -p {place} set-tags adb_serial=SERIAL ...); a profile's "
                            f"serial fits only a profile that names the place", "client")
         serial = str(table["serial"])
-        source = f"{source} + profile" if source else "profile"
     if host is None and serial is None and by_tags:
         raise LabError(f"{where} has no adb=HOST:PORT or adb_serial=SERIAL tag: a phone place must say "
                        f"where its phone is (labgrid-client -p {place} set-tags adb=HOST:PORT adb_serial=SERIAL)",
                        "client")
-    return AdbEndpoint(host=host, port=port, serial=serial, source=source or "defaults")
+    return AdbEndpoint(host=host, port=port, serial=serial, source=" + ".join(sources) or "defaults")
 
 
 def adb_table(endpoint: AdbEndpoint, table: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
