@@ -135,6 +135,8 @@ def test_a_second_acquire_waits_up_to_its_timeout_then_fails_naming_the_holder(c
         assert "\n" not in message and "pi-1" in message and identity() in message
         assert "edgebench run run-first" in message and "lock_timeout" in message
         assert still_locked(client, first)  # the loser did not disturb the holder
+        free_now = acquire(client, run="no-wait", place="pi-2", timeout_s=0)  # 0: only if free now
+        assert release(client, free_now) == "released"
         tokens = lab.client("reservations").stdout
         assert tokens.count("Reservation '") == 1 and first.token in tokens
     finally:

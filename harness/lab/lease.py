@@ -31,6 +31,7 @@ from .parse import Place, Resource
 COMMENT_PREFIX = "edgebench run "
 WAS = " | was: "
 STOP_TIMEOUT_S = 5.0
+MIN_WAIT_S = 5.0  # a free place is allocated at once, but reserve --wait still takes a call or two
 
 
 @dataclass(frozen=True)
@@ -192,8 +193,8 @@ def _lock_failed(client: LabClient, error: LabError, token: str) -> LabError:
 
 def acquire(client: LabClient, *, run: str, place: str | None = None, tags: Mapping[str, str] | None = None,
             timeout_s: float) -> Lease:
-    """Reserve a place (by name or by tags), wait for it up to timeout_s, lock it and name the run
-    in its comment. Cleans up after itself on any failure or interrupt."""
+    """Reserve a place (by name or by tags), wait for it up to timeout_s (0: only a place free now),
+    lock it and name the run in its comment. Cleans up after itself on any failure or interrupt."""
     if (place is None) == (not tags):
         raise ValueError("acquire needs exactly one of place or tags")
     started = time.monotonic()
@@ -202,7 +203,7 @@ def acquire(client: LabClient, *, run: str, place: str | None = None, tags: Mapp
     filters = {"name": found[0].name} if place is not None else tags
     wanted = f"place {found[0].name}" if place is not None else "tags " + " ".join(
         f"{k}={v}" for k, v in sorted(tags.items()))
-    token, allocated = _reserve(client, filters, started + timeout_s)
+    token, allocated = _reserve(client, filters, max(started + timeout_s, time.monotonic() + MIN_WAIT_S))
     if not allocated:
         raise _timed_out(client, [p.name for p in found], wanted, timeout_s)
     waited = time.monotonic() - started
