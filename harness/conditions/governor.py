@@ -216,7 +216,7 @@ class GovernorControl:
         while self.applied:
             path, new, old = self.applied.pop()
             try:
-                self.sysfs.write_text(path, old)
+                self.sysfs.write_text(path, old + "\n")  # as the file read before (sysfs adds the newline)
             except OSError as exc:
                 self.warn(f"{self.sysfs.label}: could not restore {path} to {old!r} (it stays {new!r}): "
                           f"{why(exc)}; set it back by hand")
@@ -238,5 +238,5 @@ class GovernorControl:
         """Record fields (GOVERNOR_KEYS) as seen now, during the job."""
         return {**observe(self.sysfs, self.root),
                 "governor_requested": self.settings.governor,
-                "governor_applied": self.settings.active and self.note is None,
+                "governor_applied": (self.note is None) if self.settings.active else None,
                 "governor_note": self.note}

@@ -165,3 +165,21 @@ def list_or_empty(sysfs: SysfsAccess, path: str) -> list[str]:
         return sysfs.list_dir(path)
     except OSError:
         return []
+
+
+def local_run(argv: Sequence[str], timeout: float) -> Any:
+    """A runner for this host (used with `sudo -n` when the local profile asks for it)."""
+    import subprocess
+    import time
+
+    from ..devices.base import CommandResult
+
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired:
+        return CommandResult(tuple(argv), None, "", "", time.monotonic() - start, timed_out=True)
+    except OSError as exc:
+        return CommandResult(tuple(argv), 127, "", f"{argv[0]}: {exc.strerror}", time.monotonic() - start)
+    return CommandResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
