@@ -61,8 +61,8 @@ def test_every_mistake_is_one_line_naming_the_key():
         "pi.toml:9: conditions.freq_max_khz must give kHz as a whole number between 1 and 100000000, not -5 "
         "(for *)",
         "pi.toml:10: conditions.governor_required must be true or false, not 'yes'",
-        "pi.toml:11: conditions.energy must be \"auto\" | \"rapl\" | \"hwmon\" | \"battery\" | \"command\" | "
-        "\"off\", not 'joulescope'",
+        "pi.toml:11: conditions.energy must be \"auto\" | \"rapl\" | \"hwmon\" | \"battery\" | "
+        "\"batterystats\" | \"command\" | \"off\", not 'joulescope'",
         "pi.toml:12: conditions.energy_interval_s must be seconds > 0, not True",
         "pi.toml:13: conditions.cooldown_zones must list zone type names (strings), not ['cpu', 3]",
     ]
@@ -75,6 +75,8 @@ def test_combinations_and_device_kinds_are_checked():
         'a.toml: conditions.energy = "command" needs energy_command = [...]']
     assert validate_conditions({"su": True}, "a.toml", kind="ssh") == [
         "a.toml: conditions.su is for rooted phones (kind = 'adb'); use sudo = true"]
+    assert validate_conditions({"energy": "batterystats"}, "a.toml", kind="ssh") == [
+        "a.toml: conditions.energy = \"batterystats\" is for Android phones (kind = 'adb')"]
     assert validate_conditions({"sudo": True}, "a.toml", kind="adb") == [
         "a.toml: conditions.sudo is for ssh and local; a rooted phone uses su = true"]
     assert validate_conditions({"governor": "performance"}, "q.toml", kind="qemu")[0].startswith(

@@ -14,8 +14,8 @@ from adbserver import AdbServer, FakeDevice
 from conftest import need
 from sysfstree import FakeClock, put
 
-from harness.conditions import (CommandMeter, Conditions, LocalSysfs, Sampler, energy_source_for, measure,
-                                meter_per_inference, per_inference)
+from harness.conditions import (BatteryStatsMeter, CommandMeter, Conditions, LocalSysfs, Sampler,
+                                energy_source_for, measure, measure_window, per_inference, sysfs_for)
 from harness.conditions.energy import t95
 from harness.conditions.energy_sources import CounterSource, Unwrapper, battery_note, find_source
 
@@ -117,18 +117,61 @@ def test_hwmon_power_sensors_are_sampled_and_integrated(tmp_path):
 
 
 def test_an_external_meter_command_is_asked_for_the_window_and_the_baseline(tmp_path):
-    meter = tmp_path / "meter.py"
-    meter.write_text("import sys\nstart, end = map(float, sys.argv[-2:])\nprint(f'{(end - start) * 3.0} J')\n")
+    meter = tmp_path / "meter.py"  # a lab meter that saw 3 W at idle and 5 W from t = 1000 s on
+    meter.write_text("import sys\nstart, end = map(float, sys.argv[-2:])\n"
+                     "print(f'{(end - start) * (5.0 if start >= 1000 else 3.0)} J')\n")
     source = energy_source_for(LocalSysfs(tmp_path), Conditions(energy="command",
                                                                  energy_command=(sys.executable, str(meter))))
-    assert isinstance(source, CommandMeter)
-    out = meter_per_inference(source, (1000.0, 1002.0), (990.0, 991.0), inferences=400)
-    assert out["energy_mj_per_inference"] == pytest.approx(15.0)  # 6 J / 400
-    assert out["energy_net_mj_per_inference"] == pytest.approx(0.0)  # the meter says 3 W idle too
+    assert isinstance(source, CommandMeter) and source.name.startswith("command:")
+    clock = FakeClock()
+    source.wall = lambda: 999.0 + clock.now  # the meter's wall clock: idle 999-1000 s, the job 1000-1002 s
+
+    def job():
+        clock.sleep(2.0)  # the measured window: 2 s
+        return 400
+
+    result, out = measure_window(source, job, baseline_s=1.0, count=lambda n: n, clock=clock, sleep=clock.sleep)
+    assert result == 400
+    assert out["energy_window_j"] == pytest.approx(10.0) and out["energy_idle_w"] == pytest.approx(3.0)
+    assert out["energy_mj_per_inference"] == pytest.approx(25.0)  # 10 J / 400
+    assert out["energy_net_mj_per_inference"] == pytest.approx(10.0)  # (5 - 3) W x 2 s / 400
+    assert out["energy_ci95_mj"] is None and out["energy_sample_hz"] is None  # one reading per window
     broken = CommandMeter([sys.executable, "-c", "print('about five')"])
-    bad = meter_per_inference(broken, (0.0, 1.0), None, inferences=1)
+    _, bad = measure_window(broken, lambda: 1, baseline_s=0, count=lambda n: n)
     assert bad["energy_mj_per_inference"] is None
     assert bad["energy_note"].startswith("not measurable: energy_command ") and "'about five'" in bad["energy_note"]
+
+
+DUMPSYS = """case "$1 $2" in
+  "batterystats --reset") echo "Battery stats reset." ;;
+  "batterystats ") printf '%s\\n' "Statistics since last charge:" "  Estimated power use (mAh):" \
+      "    Capacity: 2800, Computed drain: 0.352, actual drain: 0" "    Screen: 0.101" ;;
+  "battery ") printf '%s\\n' "Current Battery Service state:" "  AC powered: false" "  level: 87" \
+      "  voltage: 3900" "  temperature: 281" ;;
+  *) echo "unknown dumpsys $*" >&2; exit 1 ;;
+esac
+"""
+
+
+def test_a_phone_without_readable_battery_files_falls_back_to_batterystats(monkeypatch):
+    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
+    need("adb")
+    from harness.devices.adb import AdbDevice
+
+    with AdbServer([FakeDevice(executables={"/system/bin/dumpsys": DUMPSYS})]) as srv:
+        dev = AdbDevice({"name": "pixel", "kind": "adb", "serial": "EDGE0001", "adb_port": srv.port})
+        meter = energy_source_for(sysfs_for("adb", "pixel", dev.run), Conditions(energy="auto"), kind="adb",
+                                  run=dev.run)
+        assert isinstance(meter, BatteryStatsMeter)
+        clock = FakeClock()
+        _, out = measure_window(meter, lambda: clock.sleep(10.0) or 1000, baseline_s=0, count=lambda n: n,
+                                clock=clock, sleep=clock.sleep)
+    assert out["energy_source"] == "batterystats:computed_drain"
+    assert out["energy_window_j"] == pytest.approx(0.352 * 3.6 * 3.9)  # mAh x 3.6 C/mAh x V
+    assert out["energy_mj_per_inference"] == pytest.approx(0.352 * 3.6 * 3.9)  # J / 1000 = mJ each
+    assert out["energy_note"].startswith("estimated by Android from power_profile.xml")
+    assert energy_source_for(LocalSysfs(label="pi"), Conditions(energy="batterystats"), kind="ssh") == \
+        "not measurable: energy = \"batterystats\" needs an Android device (kind = 'adb')"
 
 
 def test_the_android_battery_is_read_through_adb_while_a_job_runs(monkeypatch):
@@ -141,7 +184,6 @@ def test_the_android_battery_is_read_through_adb_while_a_job_runs(monkeypatch):
                "/sys/class/power_supply/battery/status": "Discharging\n"}
     with AdbServer([FakeDevice(files=battery)]) as srv:
         dev = AdbDevice({"name": "pixel", "kind": "adb", "serial": "EDGE0001", "adb_port": srv.port})
-        from harness.conditions import sysfs_for
         sysfs = sysfs_for("adb", "pixel", dev.run)
         source = energy_source_for(sysfs, Conditions(energy="auto"))
         assert source.name == "battery:current_now*voltage_now"

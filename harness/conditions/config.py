@@ -14,7 +14,7 @@
     governor_required = false      # true: stop when the setting cannot be applied (else: warn, go on)
     sudo = false                   # ssh/local: write through `sudo -n` (needs a NOPASSWD rule)
     su = false                     # adb: the phone is rooted; write through `su -c`
-    energy = "off"                 # "auto" | "rapl" | "hwmon" | "battery" | "command" | "off"
+    energy = "off"                 # "auto" | "rapl" | "hwmon" | "battery" | "batterystats" | "command" | "off"
     energy_command = ["meter", "--joules"]   # energy = "command": run with START END (Unix s), prints J
     energy_baseline_s = 2.0        # idle sampling before each measured window
     energy_interval_s = 0.1        # seconds between samples during the window
@@ -62,7 +62,7 @@ _CLUSTER = re.compile(r"policy\d+|cpu\d+|\*")
 KIND_SUPPORT = {
     "local": "cooldown, governor (root or sudo), energy: rapl, hwmon, battery, command",
     "ssh": "cooldown, governor (root or sudo -n), energy: rapl, hwmon, battery, command",
-    "adb": "cooldown, governor (rooted phone: su), energy: battery, hwmon, command",
+    "adb": "cooldown, governor (rooted phone: su), energy: battery, batterystats (estimate), hwmon, command",
     "qemu": "none: an emulated device has no thermal zones, cpufreq or energy of its own",
 }
 
@@ -147,6 +147,8 @@ def validate_conditions(table: Mapping[str, Any], where: str | Callable[[str], s
                         f"({KIND_SUPPORT['qemu']})")
     if kind is not None and kind != "adb" and table.get("su"):
         problems.append(f"{place('su')}: conditions.su is for rooted phones (kind = 'adb'); use sudo = true")
+    if kind is not None and kind != "adb" and table.get("energy") == "batterystats":
+        problems.append(f"{place('energy')}: conditions.energy = \"batterystats\" is for Android phones (kind = 'adb')")
     if kind == "adb" and table.get("sudo"):
         problems.append(f"{place('sudo')}: conditions.sudo is for ssh and local; a rooted phone uses su = true")
     return problems

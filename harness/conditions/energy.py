@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .energy_sources import CommandMeter, EnergySource
+from .energy_sources import EnergySource
 
 Series = list[tuple[float, float]]  # (clock seconds, cumulative joules)
 
@@ -170,24 +170,6 @@ def unmeasurable(reason: str, source: str | None = None) -> dict[str, Any]:
     return out
 
 
-def meter_per_inference(meter: CommandMeter, window: tuple[float, float], baseline: tuple[float, float] | None,
-                        *, inferences: int | None = None, seconds_per_inference: float | None = None) -> dict[str, Any]:
-    """Record fields from an external meter asked for the window's (and the baseline's) joules;
-    windows are (start, end) Unix seconds. One reading per window: no interval."""
-    try:
-        joules = meter.joules(*window)
-        idle_j = meter.joules(*baseline) if baseline else None
-    except OSError as exc:
-        return unmeasurable(str(exc), meter.name)
-    seconds = window[1] - window[0]
-    series: Series = [(window[0], 0.0), (window[1], joules)]
-    base: Series | None = None if baseline is None or idle_j is None else [(baseline[0], 0.0), (baseline[1], idle_j)]
-    out = per_inference(series, base, inferences=inferences, seconds_per_inference=seconds_per_inference,
-                        source=meter.name)
-    out["energy_sample_hz"] = None if seconds <= 0 else out["energy_sample_hz"]
-    return out
-
-
 def measure(source: EnergySource, run: Callable[[], Any], *, baseline_s: float = 2.0, interval_s: float = 0.1,
             count: Callable[[Any], int | None] = lambda result: None, note: str | None = None,
             clock: Callable[[], float] = time.monotonic,
@@ -203,5 +185,7 @@ def measure(source: EnergySource, run: Callable[[], Any], *, baseline_s: float =
     errors = sampler.errors
     fields = per_inference(series, baseline, inferences=count(result), source=source.name,
                            note=note or (f"{len(errors)} failed reading(s): {errors[-1]}" if errors else None))
+    if fields["energy_mj_per_inference"] is None and errors:
+        fields["energy_note"] += f" (last reading failed: {errors[-1]})"
     return result, fields
 

@@ -2,14 +2,13 @@
 
 Counter sources (RAPL energy_uj, hwmon energyN_input) return cumulative joules, unwrapped across
 wrap-around; power sources (hwmon powerN_input, the Android battery's current_now x voltage_now)
-return watts, which the sampler integrates. An external meter is asked once per window for joules.
+return watts, which the sampler integrates. Whole-window meters (an external meter command, Android's
+batterystats) live in meters.py.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from .sysfs import SysfsAccess, list_or_empty, read_int, read_str, why
 POWERCAP_ROOT = "/sys/class/powercap"
 HWMON_ROOT = "/sys/class/hwmon"
 BATTERY_DIR = "/sys/class/power_supply/battery"
-ENERGY_CHOICES = ("auto", "rapl", "hwmon", "battery", "command", "off")
+ENERGY_CHOICES = ("auto", "rapl", "hwmon", "battery", "batterystats", "command", "off")
 
 
 class Unwrapper:
@@ -89,33 +88,6 @@ class BatterySource:
         return abs(current) * voltage / 1e12
 
 
-@dataclass
-class CommandMeter:
-    """An external meter: `argv START END` (Unix seconds) prints the joules used in that window."""
-
-    argv: Sequence[str]
-    timeout: float = 60.0
-    kind: str = "window"
-
-    @property
-    def name(self) -> str:
-        return "command:" + shlex.join(self.argv)
-
-    def joules(self, start_unix: float, end_unix: float) -> float:
-        argv = [*self.argv, f"{start_unix:.3f}", f"{end_unix:.3f}"]
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout,
-                                  stdin=subprocess.DEVNULL, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise OSError(f"energy_command {shlex.join(argv)} did not run: {exc}") from None
-        lines = proc.stdout.strip().splitlines()
-        match = re.fullmatch(r"\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(?:J)?\s*", lines[-1] if lines else "")
-        if proc.returncode != 0 or match is None:
-            raise OSError(f"energy_command {shlex.join(argv)} exited {proc.returncode} and printed "
-                          f"{(lines[-1] if lines else '(nothing)')!r}; it must print joules as a number")
-        return float(match.group(1))
-
-
 EnergySource = CounterSource | PowerSource | BatterySource
 
 
@@ -184,6 +156,8 @@ def find_source(sysfs: SysfsAccess, choice: str = "auto") -> EnergySource | str:
     finders = {"rapl": rapl_source, "hwmon": hwmon_source, "battery": battery_source}
     if choice == "off":
         return "not measurable: energy = \"off\" in [conditions]"
+    if choice != "auto" and choice not in finders:
+        return f"not measurable: energy = {choice!r} is not read from sysfs"
     order = list(finders) if choice == "auto" else [choice]
     reasons = []
     for name in order:
