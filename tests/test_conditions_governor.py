@@ -86,6 +86,35 @@ def test_settings_are_restored_after_a_real_sigint(tmp_path):
     assert snapshot(tmp_path) == before
 
 
+def test_a_ctrl_c_while_the_settings_are_being_written_still_restores_them(tmp_path):
+    """SIGINT lands during the first write: it is held until every write is done, then the settings
+    are put back before KeyboardInterrupt leaves the `with` statement (which never calls __exit__)."""
+    big_little(tmp_path)
+    before = snapshot(tmp_path)
+    script = textwrap.dedent(f"""
+        import os, signal
+        from harness.conditions import GovernorControl, GovernorSettings, LocalSysfs
+        class Interrupted(LocalSysfs):
+            writes = []
+            def write_text(self, path, text):
+                super().write_text(path, text)
+                self.writes.append(text)
+                if len(self.writes) == 1:
+                    os.kill(os.getpid(), signal.SIGINT)
+        sysfs = Interrupted({str(tmp_path)!r})
+        try:
+            with GovernorControl(sysfs, GovernorSettings(governor="performance"), warn=print):
+                print("the run started")
+        finally:
+            print("writes:", sysfs.writes, flush=True)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO)
+    assert "KeyboardInterrupt" in proc.stderr and "the run started" not in proc.stdout
+    assert "writes: ['performance', 'performance', 'schedutil\\n', 'schedutil\\n']" in proc.stdout
+    assert snapshot(tmp_path) == before
+
+
 def test_a_governor_the_policy_does_not_offer_changes_nothing_and_warns_in_one_line(tmp_path):
     big_little(tmp_path)
     before = snapshot(tmp_path)

@@ -194,19 +194,27 @@ class GovernorControl:
         if not self.settings.active:
             return self
         writes, problem = plan_writes(self.settings, read_policies(self.sysfs, self.root))
-        with _sigint_deferred():
-            for path, new, old in writes if problem is None else ():
-                try:
-                    self.sysfs.write_text(path, new)
-                except OSError as exc:
-                    problem = f"cannot write {new!r} to {path}: {why(exc)}{self._hint(exc)}"
-                    break
-                self.applied.append((path, new, old))
-            if problem is not None:
-                self._restore()
+        try:
+            with _sigint_deferred():
+                problem = problem or self._apply(writes)
+        except BaseException:
+            # A Ctrl-C held during the writes arrives here, before `with` would call __exit__.
+            self.__exit__()
+            raise
         if problem is not None:
             self._fail(problem)
         return self
+
+    def _apply(self, writes: list[tuple[str, str, str]]) -> str | None:
+        """Write in order; on the first refusal put back what was written and say why."""
+        for path, new, old in writes:
+            try:
+                self.sysfs.write_text(path, new)
+            except OSError as exc:
+                self._restore()
+                return f"cannot write {new!r} to {path}: {why(exc)}{self._hint(exc)}"
+            self.applied.append((path, new, old))
+        return None
 
     def __exit__(self, *exc: object) -> None:
         with _sigint_deferred():
