@@ -240,3 +240,14 @@ def test_t_quantiles_and_too_short_windows():
     assert t95(1) == 12.706 and t95(9) == 2.262 and t95(500) == 1.96
     out = per_inference([(0.0, 0.0)], None, inferences=1, source="rapl:package-0")
     assert out["energy_mj_per_inference"] is None and out["energy_note"].startswith("not measurable: 1 sample")
+
+
+def test_a_source_that_stops_answering_gives_not_measurable_with_the_failure(tmp_path):
+    rapl_tree(tmp_path, 0, 0)
+    source = find_source(LocalSysfs(tmp_path), "rapl")
+    for n in (0, 1):
+        (tmp_path / f"sys/class/powercap/intel-rapl:{n}/energy_uj").unlink()
+    result, out = measure(source, lambda: 7, baseline_s=0, interval_s=0.01, count=lambda n: n)
+    assert result == 7 and out["energy_mj_per_inference"] is None
+    assert out["energy_note"].startswith("not measurable: 0 sample(s) in the window")
+    assert "last reading failed: [Errno 2] No such file or directory" in out["energy_note"]

@@ -171,11 +171,13 @@ def unmeasurable(reason: str, source: str | None = None) -> dict[str, Any]:
 
 
 def measure(source: EnergySource, run: Callable[[], Any], *, baseline_s: float = 2.0, interval_s: float = 0.1,
-            count: Callable[[Any], int | None] = lambda result: None, note: str | None = None,
+            count: Callable[[Any], int | None] = lambda result: None,
+            latency_s: Callable[[Any], float | None] = lambda result: None, note: str | None = None,
             clock: Callable[[], float] = time.monotonic,
             sleep: Callable[[float], Any] = time.sleep) -> tuple[Any, dict[str, Any]]:
     """Idle baseline, then `run()` with the sampler going; returns run's result and the fields.
-    `count(result)` says how many inferences the run made."""
+    `count(result)` says how many inferences the run made; `latency_s(result)`, when it gives the
+    mean seconds per inference, is used instead (the window then also holds model load and warmup)."""
     baseline = Sampler(source, interval_s, clock=clock).collect(baseline_s, sleep) if baseline_s > 0 else None
     sampler = Sampler(source, interval_s, clock=clock).start()
     try:
@@ -183,8 +185,9 @@ def measure(source: EnergySource, run: Callable[[], Any], *, baseline_s: float =
     finally:
         series = sampler.stop()
     errors = sampler.errors
-    fields = per_inference(series, baseline, inferences=count(result), source=source.name,
-                           note=note or (f"{len(errors)} failed reading(s): {errors[-1]}" if errors else None))
+    note = note or (f"{len(errors)} failed reading(s): {errors[-1]}" if errors else None)
+    fields = per_inference(series, baseline, inferences=count(result), seconds_per_inference=latency_s(result),
+                           source=source.name, note=note)
     if fields["energy_mj_per_inference"] is None and errors:
         fields["energy_note"] += f" (last reading failed: {errors[-1]})"
     return result, fields

@@ -121,6 +121,7 @@ WindowMeter = CommandMeter | BatteryStatsMeter
 
 def measure_window(meter: WindowMeter, run: Callable[[], Any], *, baseline_s: float = 2.0,
                    count: Callable[[Any], int | None] = lambda result: None,
+                   latency_s: Callable[[Any], float | None] = lambda result: None,
                    clock: Callable[[], float] = time.monotonic,
                    sleep: Callable[[float], Any] = time.sleep) -> tuple[Any, dict[str, Any]]:
     """Idle baseline window, then `run()` in a metered window; run's result and the record fields."""
@@ -141,7 +142,8 @@ def measure_window(meter: WindowMeter, run: Callable[[], Any], *, baseline_s: fl
         joules = meter.end()
     except OSError as exc:
         return result, unmeasurable(str(exc), meter.name)
-    return result, window_per_inference(meter, joules, seconds, idle, inferences=count(result))
+    return result, window_per_inference(meter, joules, seconds, idle, inferences=count(result),
+                                        seconds_per_inference=latency_s(result))
 
 
 def window_per_inference(meter: WindowMeter, joules: float, seconds: float,
