@@ -51,7 +51,7 @@ UNAUTHORIZED_MESSAGE = ("device unauthorized.\nThis adb server's $ADB_VENDOR_KEY
 # Device paths that live in the device folder (everything else, e.g. /dev/null, is the host's).
 MAPPED_PREFIXES = ("/data", "/sdcard", "/storage", "/system", "/vendor", "/product", "/apex",
                    "/proc/cpuinfo", "/proc/meminfo", "/proc/version", "/sys/devices/system/cpu",
-                   "/sys/class/thermal")
+                   "/sys/class/thermal", "/sys/class/power_supply")
 
 TOOLBOX = ("sh", "cat", "ls", "mkdir", "rm", "rmdir", "mv", "cp", "chmod", "touch", "ln", "echo",
            "test", "printf", "sha256sum", "md5sum", "head", "tail", "wc", "grep", "sed", "awk",
