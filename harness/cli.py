@@ -191,9 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     _add_devices(sub)
     _add_import_native(sub)
-    from .commands import history
+    from .commands import history, lab
 
     history.add_parser(sub)
+    lab.add_parser(sub)
     _debug_on_subcommands(parser)
     return parser
 
