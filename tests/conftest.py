@@ -14,6 +14,16 @@ REPO = Path(__file__).resolve().parents[1]
 ZOO = REPO / "models" / "zoo"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _history_store_of_the_session(tmp_path_factory):
+    """Every finished `edgebench run` adds itself to the history store: in tests, a store of the
+    session's own (tests of the history point EDGEBENCH_HISTORY elsewhere), never the repository's."""
+    with pytest.MonkeyPatch.context() as mp:
+        if "EDGEBENCH_HISTORY" not in os.environ:
+            mp.setenv("EDGEBENCH_HISTORY", str(tmp_path_factory.mktemp("history") / "history.sqlite"))
+        yield
+
+
 def need(tool: str) -> str:
     """Path of a tool the tests need; missing: fail under CI, skip elsewhere."""
     path = shutil.which(tool) or (tool if os.path.exists(tool) else None)

@@ -184,7 +184,7 @@ def test_edgebench_run_with_an_adb_profile_writes_records(tmp_path):
         proc = edgebench("run", str(profile), "--quick", "--out", str(tmp_path / "results"), timeout=300,
                          env={"EDGEBENCH_RESULTS": str(tmp_path / "results")})
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    run_dir = next((tmp_path / "results").iterdir())
+    run_dir = next(d for d in (tmp_path / "results").iterdir() if (d / "run.json").exists())
     records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
     assert sorted(r["model"] for r in records) == ["digits-separable", "digits-standard"]
     assert all(r["status"] == "ok" and r["device"] == "pixel" and r["latency_ns"] for r in records)

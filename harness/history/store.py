@@ -222,6 +222,21 @@ def _migrate(con: sqlite3.Connection, path: Path) -> None:
         raise
 
 
+def _retry_busy(step, deadline_s: float = BUSY_TIMEOUT_MS / 1000):
+    """Run one step, again while another process holds the lock: switching a new file to WAL and
+    creating the schema take a lock that SQLite's busy handler does not always wait for."""
+    import time
+
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > end:
+                raise
+            time.sleep(0.05)
+
+
 @contextmanager
 def open_store(path: Path, create: bool = True) -> Iterator[Store]:
     """Open (and create or upgrade) a store; a missing store is an error unless `create`."""
@@ -235,9 +250,9 @@ def open_store(path: Path, create: bool = True) -> Iterator[Store]:
     try:
         con = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        con.execute("PRAGMA journal_mode = WAL")
+        _retry_busy(lambda: con.execute("PRAGMA journal_mode = WAL"))
         con.execute("PRAGMA foreign_keys = ON")
-        _migrate(con, path)
+        _retry_busy(lambda: _migrate(con, path))
     except BaseException as exc:
         if con is not None:
             con.close()
