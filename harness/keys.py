@@ -53,6 +53,7 @@ RUNNER_RECORD_KEYS = _keys(
     ("delegation", "dict", None, "providers / delegated ops the runtime reported"),
     ("stop_reason", "str", None, "why the timed loop stopped (runs, time, max time)"),
     ("affinity", "list", None, "CPU cores the runner was pinned to"),
+    ("placement", "dict", None, "cpu the runner last ran on, buffer alignment and page offsets (perf mode)"),
 )
 
 HARNESS_RECORD_KEYS = _keys(

@@ -205,3 +205,30 @@ def pair_should_continue(headline: Headline, rounds: int, target: float, max_rou
     if width > target:
         return True, f"interval +-{width:.1%} wider than +-{target:.0%}"
     return False, f"interval +-{width:.1%} within +-{target:.0%}"
+
+
+def trace_states(states: States, facts: Sequence[dict | None]) -> str:
+    """Which recorded fact of the trials (their `placement`: the CPU, the buffers' page offsets)
+    separates the speed states, if one does: 'the 52 us state coincides with cpu 1 (2 of 2 trials)'.
+    '' when there is one state or no fact takes one value per state and different values across them."""
+    if not states.multimodal:
+        return ""
+    for key in ("cpu", "buffer_page_offsets"):
+        values = []
+        for s in states.states:
+            seen = {_fact(facts, i, key) for i in s.trials}
+            if len(seen) != 1 or None in seen:
+                break
+            values.append(seen.pop())
+        else:
+            if len(set(values)) == len(values):
+                slow = states.states[-1]
+                return (f"the {slow.center / 1e3:.4g} us state coincides with {key.replace('_', ' ')} "
+                        f"{values[-1]} ({slow.count} of {slow.count} trials)")
+    return ""
+
+
+def _fact(facts: Sequence[dict | None], i: int, key: str):
+    f = facts[i] if i < len(facts) else None
+    v = (f or {}).get(key)
+    return tuple(v) if isinstance(v, list) else v

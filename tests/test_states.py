@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.states import (MIN_STATE_TRIALS, detect_states, fast_state_speedup, gap_threshold,
-                            pair_should_continue, t975)
+                            pair_should_continue, t975, trace_states)
 
 TRUTH = 151.0 / 36.0
 
@@ -117,3 +117,16 @@ def test_student_t_quantiles():
     assert t975(10) == pytest.approx(2.228)
     assert t975(2.5) == pytest.approx((4.303 + 3.182) / 2)
     assert 1.96 < t975(200) < 1.98
+
+
+def test_a_state_that_coincides_with_one_cpu_is_traced_to_it():
+    states = detect_states([36.0e3, 36.4e3, 51.8e3, 52.9e3, 36.1e3])
+    facts = [{"cpu": 0}, {"cpu": 0}, {"cpu": 1}, {"cpu": 1}, {"cpu": 0}]
+    assert trace_states(states, facts) == "the 52.35 us state coincides with cpu 1 (2 of 2 trials)"
+
+
+def test_states_that_no_fact_separates_are_not_traced():
+    states = detect_states([36.0e3, 36.4e3, 51.8e3, 52.9e3, 36.1e3])
+    facts = [{"cpu": 0}, {"cpu": 1}, {"cpu": 1}, {"cpu": 0}, {"cpu": 0}]
+    assert trace_states(states, facts) == ""
+    assert trace_states(detect_states([36.0, 36.1, 36.2]), [{"cpu": 0}] * 3) == ""

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import RUNNER_PROTOCOL_VERSION
 from .inputs import InputError, check_finite, described, generate, load_eval, sample
-from .memory import peak_rss_bytes, rss_bytes, set_affinity
+from .memory import peak_rss_bytes, placement, rss_bytes, set_affinity
 
 
 def _perf(backend: Any, job: dict, result: dict) -> None:
@@ -168,6 +168,7 @@ def run_job(job: dict) -> dict:
         mode = job.get("mode", "perf")
         if mode == "perf":
             _perf(backend, job, result)
+            result["placement"] = placement(backend.buffers())
         elif mode == "accuracy":
             if arrays is None:
                 raise ValueError("accuracy mode needs eval_path (a labelled .npz)")

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .memory import aligned_copy, aligned_empty
+
 
 class RunnerError(Exception):
     """A problem with the job (missing model, wrong input shape, runtime not installed)."""
@@ -123,7 +125,7 @@ class OrtBackend:
                 raise RunnerError(f"{self.model_path}: input {inp.name!r} is {inp.type} and the data is "
                                   f"{x.dtype}; give integer data for it (one array per input name in the "
                                   f".npz), or export int8 models with float input and QDQ nodes")
-            feed[inp.name] = np.ascontiguousarray(x.astype(dtype, copy=False))
+            feed[inp.name] = aligned_copy(x, dtype)
         self.feed = feed
         self._last = None
         self._use_binding(self._bind())
@@ -165,10 +167,14 @@ class OrtBackend:
         self._bound_outputs = []
         for o, shape in zip(outputs, shapes):
             dtype = self._NP_TYPES[o.type]
-            arr = np.empty(shape, dtype=dtype)
+            arr = aligned_empty(shape, dtype)
             io.bind_output(o.name, "cpu", 0, dtype, list(shape), arr.ctypes.data)
             self._bound_outputs.append(arr)
         return io
+
+    def buffers(self) -> list[np.ndarray]:
+        """The input and output buffers the timed call reads and writes (aligned, ours)."""
+        return [*self.feed.values(), *self._bound_outputs]
 
     def invoke(self) -> None:
         """Used where IOBinding is not possible (dynamic output shapes); set_input otherwise replaces
@@ -320,6 +326,10 @@ class TfliteBackend:
 
     def bind_after_first(self) -> None:
         """Nothing to bind: the interpreter's tensors are its own."""
+
+    def buffers(self) -> list[np.ndarray]:
+        """None of ours: the interpreter owns its tensors (their placement is its own)."""
+        return []
 
     def outputs(self) -> np.ndarray:
         d = self.out_detail
