@@ -139,7 +139,9 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     q = msub.add_parser("inspect", help="multiply-adds and params per layer kind of any .onnx/.tflite file",
                         description="Counting rule: one multiply-add counts once; BatchNorm is folded "
                                     "into the preceding convolution; bias adds and activations are not "
-                                    "counted. With two files, prints the ratio FILE/FILE2.")
+                                    "counted. Params: every weight plus one bias per output channel of "
+                                    "each convolution and dense layer, stored in the file or not. With two "
+                                    "files, prints the ratio FILE/FILE2.")
     q.add_argument("file", metavar="FILE")
     q.add_argument("file2", metavar="FILE2", nargs="?")
     q.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -84,6 +84,9 @@ HARNESS_RECORD_KEYS = _keys(
     ("throttled_before", "str", None, "Raspberry Pi get_throttled before the job"),
     ("throttled_after", "str", None, "Raspberry Pi get_throttled after the job"),
     ("latency_summary_ns", "dict", "ns", "statistics a native tool printed (no samples)"),
+    ("inputs", "list", None, "every model input as fed: name, shape, dtype (resolved before any job)"),
+    ("input_notes", "list", None, "how each symbolic input dimension was decided (batch 1, input_shapes, eval data)"),
+    ("declared_pair", "str", None, "the profile's [[pairs]] name this model belongs to"),
 )
 
 RECORD_KEYS: dict[str, Key] = {**RUNNER_RECORD_KEYS, **HARNESS_RECORD_KEYS}

@@ -43,9 +43,14 @@ MATRIX_KEYS: dict[str, tuple[Any, str]] = {
     "max_time_s": ((int, float), "measured time (at most)"),
     "target_rel_ci": ((int, float), "stop when the median's 95% CI is within +- this fraction (0: off)"),
     "job_timeout_s": ((int, float), "a job taking longer is killed and recorded as a timeout"),
-    "eval_data": (str, ".npz with x and y, for model files given by path"),
+    "eval_data": (str, ".npz with one array per input name (or x) and labels y, for model files given by path"),
     "inter_op_threads": (int, "ONNX Runtime inter-op threads"),
+    "input_shapes": (dict, "input name -> full shape, for every model; or model -> { input name -> shape }"),
+    "input_ranges": (dict, "integer input name -> [low, high) of generated data; or model -> { ... }"),
 }
+# Top-level [[pairs]] tables: two models of the matrix to compare as twins.
+PAIR_TABLE_KEYS = ("name", "separable", "standard")
+MODEL_SUFFIXES = (".onnx", ".tflite")
 
 DEFAULT_MATRIX: dict[str, Any] = {
     "models": ["digits"],
@@ -65,6 +70,8 @@ DEFAULT_MATRIX: dict[str, Any] = {
     "job_timeout_s": None,
     "eval_data": None,
     "inter_op_threads": 1,
+    "input_shapes": {},
+    "input_ranges": {},
 }
 
 QUICK = {"trials": 1, "warmup_runs": 3, "warmup_time_s": 0.05, "min_runs": 20, "min_time_s": 0.1,
@@ -77,6 +84,7 @@ class Profile:
     device: dict[str, Any]
     matrix: dict[str, Any]
     text: str = field(repr=False, default="")
+    pairs: tuple[dict[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -118,7 +126,8 @@ def _where(path: Path, text: str, table: str, key: str) -> str:
 def _type_name(t: Any) -> str:
     if isinstance(t, tuple):
         return " or ".join(x.__name__.replace("float", "number") for x in t)
-    return {"str": "a string", "int": "an integer", "list": "a list", "bool": "true or false"}.get(
+    return {"str": "a string", "int": "an integer", "list": "a list", "bool": "true or false",
+                             "dict": "a table"}.get(
         t.__name__, t.__name__)
 
 
@@ -152,9 +161,9 @@ def parse_profile(path: Path | str, problems: list[str]) -> Profile | None:
         return None
     start = len(problems)
     for key in data:
-        if key not in ("device", "matrix"):
+        if key not in ("device", "matrix", "pairs"):
             problems.append(f"{_where(path, text, key, key)}: unknown table [{key}]; a profile has "
-                            f"[device] and [matrix]")
+                            f"[device], [matrix] and [[pairs]]")
     device = data.get("device")
     if not isinstance(device, dict):
         problems.append(f"{path}: missing [device] table (name and kind at least)")
@@ -182,9 +191,59 @@ def parse_profile(path: Path | str, problems: list[str]) -> Profile | None:
     _check_table(path, text, "matrix", matrix_in, MATRIX_KEYS, problems)
     matrix = {**DEFAULT_MATRIX, **{k: v for k, v in matrix_in.items() if k in MATRIX_KEYS}}
     _check_matrix_values(path, text, matrix, problems)
+    pairs = _check_pairs(path, data.get("pairs", []), problems)
     if len(problems) > start:
         return None
-    return Profile(path=path, device=device, matrix=matrix, text=text)
+    return Profile(path=path, device=device, matrix=_anchor_paths(path, matrix), text=text, pairs=pairs)
+
+
+def _anchor(folder: Path, value: str) -> str:
+    """A path written in a profile, `~` expanded, relative to the profile's folder."""
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else folder / p)
+
+
+def is_model_file(name: str) -> bool:
+    return Path(name).suffix.lower() in MODEL_SUFFIXES
+
+
+def _anchor_paths(path: Path, m: dict[str, Any]) -> dict[str, Any]:
+    """Model files and eval data named in the profile resolve against the profile's folder, so a
+    profile runs the same from any working directory (command-line --models stay relative to it)."""
+    folder = path.parent.resolve()
+    m = dict(m)
+    if isinstance(m.get("models"), list):
+        m["models"] = [_anchor(folder, x) if is_model_file(x) else x for x in m["models"]]
+    if m.get("eval_data"):
+        m["eval_data"] = _anchor(folder, m["eval_data"])
+    for key in ("input_shapes", "input_ranges"):
+        m[key] = {(_anchor(folder, k) if isinstance(v, dict) and is_model_file(k) else k): v
+                  for k, v in (m.get(key) or {}).items()}
+    return m
+
+
+def _check_pairs(path: Path, pairs: Any, problems: list[str]) -> tuple[dict[str, str], ...]:
+    """[[pairs]]: each a table of name, separable and standard (model names or files of the matrix)."""
+    if not isinstance(pairs, list) or not all(isinstance(p, dict) for p in pairs):
+        problems.append(f"{path}: pairs must be [[pairs]] tables with name, separable and standard")
+        return ()
+    out = []
+    folder = path.parent.resolve()
+    for i, p in enumerate(pairs, start=1):
+        label = f"{path}: [[pairs]] #{i}" + (f" ({p['name']!r})" if isinstance(p.get("name"), str) else "")
+        bad = [k for k in PAIR_TABLE_KEYS if not isinstance(p.get(k), str) or not p[k]]
+        extra = sorted(set(p) - set(PAIR_TABLE_KEYS))
+        if bad or extra:
+            what = f"needs {', '.join(bad)} as strings" if bad else f"has unknown key(s) {', '.join(extra)}"
+            problems.append(f"{label} {what}; a pair is name, separable and standard (model names or files "
+                            f"of matrix.models)")
+            continue
+        out.append({k: (_anchor(folder, p[k]) if k != "name" and is_model_file(p[k]) else p[k])
+                    for k in PAIR_TABLE_KEYS})
+    names = [p["name"] for p in out]
+    for n in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{path}: two [[pairs]] are named {n!r}; give each pair its own name")
+    return tuple(out)
 
 
 def _check_matrix_values(path: Path, text: str, m: dict, problems: list[str]) -> None:
@@ -221,6 +280,11 @@ def _check_matrix_values(path: Path, text: str, m: dict, problems: list[str]) ->
     if t is not None and isinstance(t, (int, float)) and not 0 <= t < 1:
         problems.append(f"{where('target_rel_ci')}: matrix.target_rel_ci is a fraction, e.g. 0.02 for 2% "
                         f"(0 turns the interval rule off)")
+    for key in ("input_shapes", "input_ranges"):
+        for k, v in (m.get(key) or {}).items():
+            if not isinstance(v, (list, dict)):
+                problems.append(f"{where(key)}: matrix.{key}.{k} must be a list of integers (for the input "
+                                f"named {k!r} of every model) or a table keyed by input name (for model {k!r})")
     if m.get("order") not in ("interleaved", "shuffled"):
         problems.append(f"{where('order')}: matrix.order must be 'interleaved' or 'shuffled'")
 

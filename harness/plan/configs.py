@@ -1,5 +1,7 @@
 """Configs: what to measure. A config is one (device, model, runtime, precision, threads, xnnpack)
-combination, one row of the summary; the matrix of a profile expands into them here.
+combination, one row of the summary; the matrix of a profile expands into them here. A model file
+given by path reports the precision its graph holds (signatures.precision_of); its counts and
+resolved inputs are attached by the plan's validation (validate.py) before any job.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ class Config:
     family: str | None = None
     twin: str | None = None
     artifact: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    # every model input as the jobs feed it (plan/signatures.ResolvedInput), set by validation
+    inputs: tuple[Any, ...] = field(default=(), compare=False, hash=False)
+    # {"macs", "params"} of a model file from the analyzer (zoo models: the manifest's)
+    counts: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    declared_pair: str | None = field(default=None, compare=False, hash=False)
 
     @property
     def format(self) -> str:
@@ -37,17 +44,30 @@ class Config:
         return cid
 
     def identity(self) -> dict[str, Any]:
-        a = self.artifact or {}
+        a = self.artifact or self.counts or {}
         return {
             "device": self.device, "config_id": self.config_id, "model": self.model,
             "family": self.family, "twin": self.twin, "format": self.format,
             "precision": self.precision, "runtime": self.runtime, "threads": self.threads,
             "xnnpack": self.xnnpack if self.runtime == "tflite" else None,
             "model_file": str(self.model_path), "model_sha256": a.get("sha256"),
-            "model_bytes": a.get("bytes") if a else _size(self.model_path),
+            "model_bytes": a.get("bytes") if self.artifact else _size(self.model_path),
             "params": a.get("params"), "macs": a.get("macs"),
             "reference_accuracy": a.get("reference_accuracy"),
+            "inputs": [{"name": r.name, "shape": list(r.shape), "dtype": r.dtype} for r in self.inputs] or None,
+            "input_notes": [f"{r.name}: {n}" for r in self.inputs for n in r.notes] or None,
+            "declared_pair": self.declared_pair,
         }
+
+
+def _file_precision(path: Path) -> str:
+    """fp32/fp16/int8 from the graph; "file" when it cannot be read (validation reports why)."""
+    from .signatures import precision_of
+
+    try:
+        return precision_of(path)
+    except Exception:
+        return "file"
 
 
 def _size(path: Path) -> int | None:
@@ -65,15 +85,17 @@ def resolve_configs(device: str, matrix: dict[str, Any], manifest: Manifest | No
         path = Path(name).expanduser()
         if path.suffix in (".onnx", ".tflite"):
             if not path.exists():
-                problems.append(f"{where}: model file {name!r} does not exist; give an existing "
-                                f".onnx or .tflite path or a zoo name (edgebench models list)")
+                problems.append(f"{where}: model file {name!r} does not exist ({path.resolve()}); give an "
+                                f"existing .onnx or .tflite path (relative to the profile's folder) or a zoo "
+                                f"name (edgebench models list)")
                 continue
             runtime = "onnxruntime" if path.suffix == ".onnx" else "tflite"
             if runtime not in matrix["runtimes"]:
                 continue
             ev = Path(matrix["eval_data"]).expanduser() if matrix.get("eval_data") else None
+            precision = _file_precision(path)
             for threads in matrix["threads"]:
-                configs.append(Config(device, path.stem, runtime, "file", threads, matrix["xnnpack"],
+                configs.append(Config(device, path.stem, runtime, precision, threads, matrix["xnnpack"],
                                       path, ev))
             continue
         if manifest is None:

@@ -49,9 +49,10 @@ def plan_jobs(configs: list[Config], matrix: dict[str, Any], seed: int) -> list[
 
 def job_dict(spec: JobSpec, matrix: dict[str, Any], model_path: str, eval_path: str | None,
              cores: list[int] | None) -> dict[str, Any]:
-    """The JSON the runner reads (paths as the device sees them)."""
+    """The JSON the runner reads (paths as the device sees them); `inputs`: every model input as
+    resolved on the host (a job without it is an old one: the runner's single-input path)."""
     c = spec.config
-    return {
+    job = {
         "model_path": model_path, "runtime": c.runtime, "threads": c.threads,
         "inter_op_threads": matrix.get("inter_op_threads", 1), "mode": spec.mode,
         "eval_path": eval_path, "xnnpack": c.xnnpack, "cores": cores,
@@ -59,3 +60,6 @@ def job_dict(spec: JobSpec, matrix: dict[str, Any], model_path: str, eval_path: 
         "measure": {"min_runs": matrix["min_runs"], "min_time_s": matrix["min_time_s"],
                     "max_time_s": matrix["max_time_s"], "target_rel_ci": matrix.get("target_rel_ci")},
     }
+    if c.inputs:
+        job["inputs"] = [r.job_entry() for r in c.inputs]
+    return job

@@ -150,8 +150,9 @@ def check_eval(model_path: str | Path, resolved: list[ResolvedInput], eval_path:
             counts.add(arr.shape[0] if arr.ndim else 0)
             if tuple(arr.shape[1:]) != tuple(r.shape[1:]):
                 raise ProfileError(f"{eval_path}: samples of input {r.name!r} are {list(arr.shape[1:])}, "
-                                   f"{model_path} takes {list(r.shape[1:])} (after the batch); use eval data made "
-                                   f"for this model or set its input_shapes to match")
+                                   f"{model_path} takes {list(r.shape[1:])} (after the batch): the model disagrees "
+                                   f"with the eval data; use eval data made for this model or set its input_shapes "
+                                   f"to match")
             if (Path(model_path).suffix.lower() == ".onnx" and arr.dtype.kind == "f"
                     and r.dtype not in FLOAT_DTYPES):
                 raise ProfileError(f"{eval_path}: input {r.name!r} of {model_path} is {r.dtype}, the data is "

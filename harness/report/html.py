@@ -90,6 +90,7 @@ def _meta_section(meta: dict[str, Any], notes: list[str]) -> str:
              ("finished", meta.get("finished_at")), ("command", meta.get("command")),
              ("git commit", meta.get("git_commit")), ("edgebench", meta.get("edgebench_version")),
              ("seed", meta.get("seed")), ("host", (meta.get("host") or {}).get("platform"))]
+    items += [(f"inputs {m}", v) for m, v in (meta.get("model_inputs") or {}).items()]
     for name, probe in (meta.get("devices") or {}).items():
         text = describe(probe) if describe and isinstance(probe, dict) else str(probe)
         if isinstance(probe, dict) and probe.get("emulated"):
@@ -99,6 +100,9 @@ def _meta_section(meta: dict[str, Any], notes: list[str]) -> str:
     note_html = "".join(f'<div class="note">{escape(n)}</div>' for n in notes)
     return f'<h2 id="run">Run</h2><dl class="meta">{dl}</dl>{note_html}'
 
+
+PAIR_HINT = ('To compare two of your own models, declare them in the profile: [[pairs]] name = "mynet", '
+             'separable = "mynet-separable.onnx", standard = "mynet-standard.onnx".')
 
 PAIR_TABLE = [
     ("family", "family", "t"), ("runtime", "runtime", "t"), ("precision", "prec", "t"), ("threads", "thr", ""),
@@ -200,7 +204,8 @@ def _pairs_section(summary: list[dict[str, Any]], pairs: list[dict[str, Any]]) -
             parts.append('<div class="charts">' + "".join(charts) + "</div>")
     else:
         parts.append('<p class="no-data">No twin pairs in this run (a pair needs both the separable and '
-                     'the standard model of a family on the same device, runtime, precision and threads).</p>')
+                     'the standard model of a family on the same device, runtime, precision and threads). '
+                     + escape(PAIR_HINT) + '</p>')
         acc = _accuracy_points(summary)
         if acc:
             parts.append(_figure(svg.accuracy_vs_latency(acc), "Top-1 accuracy against median latency."))

@@ -1,5 +1,7 @@
 """The pairs view: each separable model beside its standard twin (same family, device, runtime,
-precision, threads), with the measured speedup next to what the multiply-adds predict.
+precision, threads), with the measured speedup next to what the multiply-adds predict. Twins are a
+zoo family's two models, or two models a profile declares as a pair ([[pairs]]: the plan gives them
+the pair's name as family), so a declared pair gets every column a zoo pair gets.
 
   speedup          median(standard) / median(separable), pooled over trials, with a 95% bootstrap
                    interval (harness.stats: trials, then iterations)
@@ -9,8 +11,9 @@ precision, threads), with the measured speedup next to what the multiply-adds pr
   best_speedup     min(standard) / min(separable): the fastest runs, least disturbed by other work on
                    a busy machine (a floor for what the device can do, not a typical latency)
   mac_ratio        separable MACs / standard MACs, from the graphs (records' `macs`)
-  formula_ratio    1/N + 1/Dk^2 weighted by each block's standard-conv MACs (from the ONNX graph of
-                   the separable twin when available, else from the family's layer plan)
+  formula_ratio    1/N + 1/Dk^2 weighted by each block's standard-conv MACs (from the graph of the
+                   separable twin at the input shapes it ran at, ONNX first, else the family's layer
+                   plan); empty when the separable graph has no depthwise blocks
   efficiency       speedup / (1 / mac_ratio): 1.0 when the time falls as much as the MACs do
   accuracy_gap_pts standard minus separable top-1, in points (measured; the reference when not)
 """
@@ -75,13 +78,19 @@ def _formula(sep_row: dict[str, Any], records: list[dict[str, Any]], cache: dict
     model = sep_row.get("model")
     if ("graph", model) not in cache:
         cache[("graph", model)] = None
-        files = sorted({r.get("model_file") for r in records if r.get("model") == model
-                        and str(r.get("model_file") or "").endswith(".onnx")},
-                       key=lambda p: ("int8" in p, p))  # the float graph first
+        shapes: dict[str, dict[str, list[int]] | None] = {}
+        for r in records:  # each file at the input shapes it ran at (a declared pair's own model files)
+            f = str(r.get("model_file") or "")
+            if r.get("model") == model and f.endswith((".onnx", ".tflite")):
+                ins = r.get("inputs") if isinstance(r.get("inputs"), list) else None
+                got = {i["name"]: list(i["shape"]) for i in ins or [] if isinstance(i, dict) and "shape" in i}
+                if got or f not in shapes:
+                    shapes[f] = got or None
+        files = sorted(shapes, key=lambda p: (not p.endswith(".onnx"), "int8" in p, p))  # the float ONNX graph first
         for f in files:
             if Path(f).exists():
                 try:
-                    cache[("graph", model)] = formula_from_graph(load_graph(f))
+                    cache[("graph", model)] = formula_from_graph(load_graph(f, shapes[f]))
                 except Exception:
                     cache[("graph", model)] = None
                 if cache[("graph", model)]:

@@ -58,6 +58,10 @@ def write_report(run_dir: Path, meta: dict[str, Any], records: list[dict[str, An
         write_output(outputs[name], data, run_dir)
     if len(pairs):
         print(format_pairs(pairs), file=stream)
+    elif summary is not None and len(summary) and summary["model"].nunique() > 1:
+        from .html import PAIR_HINT
+
+        print(f"no twin pairs in this run. {PAIR_HINT}", file=stream)
     for n in notes:
         if "was skipped" not in n:  # the reader already named the skipped lines
             print(f"edgebench: note: {n}", file=sys.stderr)
@@ -91,4 +95,16 @@ def _html(meta: dict[str, Any], records: list[dict[str, Any]], summary, pairs, b
 
     samples = {cid: list(np.concatenate([np.asarray(v, dtype=float) for v in trials.values()]) / 1e6)
                for cid, trials in trials_by_config(records).items()}
-    return render(meta, records_of(summary), records_of(pairs), records_of(breakdown), samples, notes)
+    return render({**meta, "model_inputs": model_inputs(records)}, records_of(summary), records_of(pairs),
+                  records_of(breakdown), samples, notes)
+
+
+def model_inputs(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Per model, the inputs its jobs were fed ("name [1, 3, 224, 224] float32; ..."), for the report."""
+    out: dict[str, str] = {}
+    for r in records:
+        ins = r.get("inputs")
+        if r.get("model") and isinstance(ins, list) and ins and r.get("model") not in out:
+            out[r["model"]] = "; ".join(f"{i.get('name')} {list(i.get('shape') or [])} {i.get('dtype')}"
+                                        for i in ins if isinstance(i, dict))
+    return out
