@@ -43,6 +43,10 @@ MATRIX_KEYS: dict[str, tuple[Any, str]] = {
     "max_time_s": ((int, float), "measured time (at most)"),
     "target_rel_ci": ((int, float), "stop when the median's 95% CI is within +- this fraction (0: off)"),
     "job_timeout_s": ((int, float), "a job taking longer is killed and recorded as a timeout"),
+    "pair_target": ((int, float), "more interleaved rounds until each twin pair's speedup 95% CI is within +- "
+                                  "this fraction (0: off)"),
+    "pair_max_trials": (int, "the pair rule's limit: trials per config, the planned ones included"),
+    "pair_max_time_s": ((int, float), "the pair rule's limit: seconds of extra rounds"),
     "eval_data": (str, ".npz with one array per input name (or x) and labels y, for model files given by path"),
     "inter_op_threads": (int, "ONNX Runtime inter-op threads"),
     "input_shapes": (dict, "input name -> full shape, for every model; or model -> { input name -> shape }"),
@@ -68,6 +72,9 @@ DEFAULT_MATRIX: dict[str, Any] = {
     "max_time_s": 10.0,
     "target_rel_ci": 0.01,
     "job_timeout_s": None,
+    "pair_target": 0.02,
+    "pair_max_trials": 12,
+    "pair_max_time_s": 120.0,
     "eval_data": None,
     "inter_op_threads": 1,
     "input_shapes": {},
@@ -75,7 +82,7 @@ DEFAULT_MATRIX: dict[str, Any] = {
 }
 
 QUICK = {"trials": 1, "warmup_runs": 3, "warmup_time_s": 0.05, "min_runs": 20, "min_time_s": 0.1,
-         "max_time_s": 2.0, "target_rel_ci": None}
+         "max_time_s": 2.0, "target_rel_ci": None, "pair_target": 0}
 
 
 @dataclass(frozen=True)
@@ -280,6 +287,7 @@ def _check_matrix_values(path: Path, text: str, m: dict, problems: list[str]) ->
     if t is not None and isinstance(t, (int, float)) and not 0 <= t < 1:
         problems.append(f"{where('target_rel_ci')}: matrix.target_rel_ci is a fraction, e.g. 0.02 for 2% "
                         f"(0 turns the interval rule off)")
+    _check_pair_rule(m, where, problems)
     for key in ("input_shapes", "input_ranges"):
         for k, v in (m.get(key) or {}).items():
             if not isinstance(v, (list, dict)):
@@ -287,6 +295,20 @@ def _check_matrix_values(path: Path, text: str, m: dict, problems: list[str]) ->
                                 f"named {k!r} of every model) or a table keyed by input name (for model {k!r})")
     if m.get("order") not in ("interleaved", "shuffled"):
         problems.append(f"{where('order')}: matrix.order must be 'interleaved' or 'shuffled'")
+
+
+def _check_pair_rule(m: dict[str, Any], where: Any, problems: list[str]) -> None:
+    t = m.get("pair_target")
+    if isinstance(t, (int, float)) and not (t == t and 0 <= t < 0.5):
+        problems.append(f"{where('pair_target')}: matrix.pair_target is a fraction, e.g. 0.02 for +-2% "
+                        f"(0 turns the pair rule off)")
+    n = m.get("pair_max_trials")
+    if isinstance(n, int) and isinstance(m.get("trials"), int) and n < m["trials"] and t:
+        problems.append(f"{where('pair_max_trials')}: matrix.pair_max_trials ({n}) is below trials "
+                        f"({m['trials']}); the pair rule only adds trials")
+    s = m.get("pair_max_time_s")
+    if isinstance(s, (int, float)) and not (s == s and 0 <= s < 86400):
+        problems.append(f"{where('pair_max_time_s')}: matrix.pair_max_time_s must be between 0 and 86400 s")
 
 
 def _split(value: str) -> list[str]:

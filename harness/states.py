@@ -196,7 +196,7 @@ def fast_state_speedup(sep_trials: Sequence[float], std_trials: Sequence[float])
 def pair_should_continue(headline: Headline, rounds: int, target: float, max_rounds: int) -> tuple[bool, str]:
     """(more rounds?, why it stops or goes on) for the pair's stopping rule."""
     if rounds >= max_rounds:
-        return False, f"round limit ({max_rounds}) reached"
+        return False, f"trial limit ({max_rounds} per config) reached"
     if headline.fast_sep < MIN_STATE_TRIALS or headline.fast_std < MIN_STATE_TRIALS:
         return True, f"fewer than {MIN_STATE_TRIALS} fast-state trials per twin"
     width = headline.rel_half_width

@@ -109,7 +109,7 @@ def test_the_stopping_rule_goes_on_until_the_interval_is_within_target_and_stops
 def test_the_stopping_rule_stops_at_its_round_limit():
     h = fast_state_speedup([36, 50, 37, 52], [151, 190, 150, 185])
     more, why = pair_should_continue(h, 4, 0.001, 4)
-    assert not more and "round limit (4)" in why
+    assert not more and "trial limit (4 per config)" in why
 
 
 def test_student_t_quantiles():

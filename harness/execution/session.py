@@ -183,9 +183,36 @@ def _probe_and_run(profiles: list[Profile], writer: RunWriter, jobs: Jobs, done:
         except KeyboardInterrupt:
             interrupt_devices(devices)
             return False
-        return run_devices(profiles, devices, jobs, done, writer)
+        return run_devices(profiles, devices, jobs, done, writer) and _pair_rounds(profiles, devices, jobs, writer)
     finally:
         close_devices(devices)
+
+
+def _pair_rounds(profiles: list[Profile], devices: dict[str, Device], jobs: Jobs, writer: RunWriter) -> bool:
+    """The pair stopping rule (execution/pair_rule.py): extra interleaved rounds of the twin pairs whose
+    speedup is not yet within matrix.pair_target; False if interrupted."""
+    from ..records import latest_per_job, read_records
+    from .pair_rule import PairRule, trial_medians, twin_pairs
+
+    rules = {p.name: rule for p in profiles if (rule := PairRule.from_matrix(p.matrix)) is not None}
+    pairs = {name: twin_pairs(jobs[name]) for name in rules}
+    if not any(pairs.values()):
+        return True
+    taken = {(j.config.config_id, j.trial) for js in jobs.values() for j in js if j.mode == "perf"}
+    while True:
+        records = latest_per_job(read_records(writer.records_path).records) if writer.records_path.exists() else []
+        taken |= {(r["config_id"], int(r.get("trial") or 0)) for r in records if r.get("mode") == "perf"}
+        medians = trial_medians(records)
+        extra = {name: rules[name].next_round(pairs[name], medians, taken) for name in pairs}
+        writer.update_meta(pair_rule={name: {"rule": rules[name].describe(), "pairs": rules[name].outcome}
+                                      for name in rules})
+        if not any(extra.values()):
+            return True
+        more = sum(len(v) for v in extra.values())
+        print(f"edgebench: pair rule: {more} more jobs (a round of the pairs not yet within their target)",
+              file=sys.stderr)
+        if not run_devices(profiles, devices, {p.name: extra.get(p.name, []) for p in profiles}, set(), writer):
+            return False
 
 
 def _execute_and_finish(profiles: list[Profile], writer: RunWriter, jobs: Jobs, done: set[JobKey],
