@@ -108,7 +108,9 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="what changed between two runs; non-zero exit on regression",
                        description="Joins the configs of two runs and marks each row better, worse, "
                                    "newly failing, fixed or not comparable (~: a change beyond the threshold "
-                                   "that is not significant). Exits 2 when a significant slowdown exceeds "
+                                   "that is not significant; same: within the threshold; a note "
+                                   "'trials differ' when the runs ran different trial counts). Exits 2 when a "
+                                   "significant slowdown exceeds "
                                    "--threshold or a config newly fails (a CI gate), 0 otherwise.")
     p.add_argument("run_a", metavar="RUN_A", help="baseline run folder")
     p.add_argument("run_b", metavar="RUN_B", help="new run folder")

@@ -40,7 +40,18 @@ def main(args: argparse.Namespace) -> int:
 
 
 def print_outputs(run_dir: Path) -> None:
-    """The paths a user opens next: the tables, the HTML report, the records."""
+    """The end of a run: how many configs carry warnings and what to do, then the paths a user opens
+    next (the tables, the HTML report, the records)."""
+    summary_csv = run_dir / "summary.csv"
+    if summary_csv.exists():
+        import pandas as pd
+
+        from ..report import format_warnings
+
+        summary = pd.read_csv(summary_csv)
+        print(format_warnings(summary.astype(object).where(summary.notna(), None)))
+        print("CV % = std / mean of every timed run (one slow run raises it; warnings flag it above 10%); "
+              "gap to fp32 ref = fp32 reference top-1 minus measured, points")
     for name in ("summary.csv", "pairs.csv", "opbreakdown.csv", "report.html"):
         path = run_dir / name
         if path.exists():
