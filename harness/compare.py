@@ -156,12 +156,5 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
         ci = f"{r['ci_low']:.3f}-{r['ci_high']:.3f}" if r.get("ci_low") is not None else "-"
         rows_text.append([r["config_id"], f(r["median_a_ms"], ".4f"), f(r["median_b_ms"], ".4f"),
                           f(r["ratio"], ".3f"), ci, r["mark"] or "", r.get("note") or ""])
-    table = text_table(["config", "A ms", "B ms", "B/A", "95% CI", "mark", "note"], rows_text,
-                       right=(1, 2, 3, 4))
-    return table + "\n" + MARKS_LEGEND
-
-
-MARKS_LEGEND = ("marks: worse/better = beyond the threshold and significant (95% CI excludes 1); ~ = beyond "
-                "the threshold, not significant; same = within the threshold; 'trials differ' in the note = "
-                "the runs ran different trial counts (1 trial: the CI covers one process only)")
-
+    return text_table(["config", "A ms", "B ms", "B/A", "95% CI", "mark", "note"], rows_text,
+                      right=(1, 2, 3, 4))

@@ -177,7 +177,7 @@ PAIRS = _keys(
     ("formula_n_min", "int", "count", "fewest output channels N of a separable block"),
     ("formula_n_max", "int", "count", "most output channels N of a separable block"),
     ("formula_dk", "int", "count", "kernel size Dk"),
-    ("efficiency", "float", "fraction", "speedup x mac_ratio: 1.0 when time falls as much as the MACs "
+    ("efficiency", "float", "fraction", "pooled_speedup x mac_ratio: 1.0 when time falls as much as the MACs "
      "(a fraction here and in report.html)"),
     ("params_ratio", "float", "ratio", "separable / standard parameters"),
     ("peak_rss_ratio", "float", "ratio", "separable / standard peak resident memory"),

@@ -168,4 +168,6 @@ def test_rows_whose_trial_counts_differ_are_flagged(base, tmp_path):
     assert "within-process" in table.loc[SLOWED, "note"]
     others = table.drop(index=SLOWED)
     assert others["note"].fillna("").str.contains("trials differ").sum() == 0
-    assert "marks:" in proc.stdout and "~ = beyond the threshold, not significant" in proc.stdout
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    helptext = " ".join(edgebench("compare", "--help").stdout.split())
+    assert "same: within the threshold" in helptext and "'trials differ' when the runs ran different" in helptext

@@ -54,7 +54,7 @@ def test_speedup_is_the_ratio_of_medians_with_an_interval_around_it():
     assert p["trial_speedup_ci_low"] <= p["trial_speedup"] <= p["trial_speedup_ci_high"]
     assert p["best_speedup"] == pytest.approx(3.0, rel=0.1)
     assert p["mac_ratio"] == pytest.approx(100 / 800) and p["theoretical_speedup"] == pytest.approx(8.0)
-    assert p["efficiency"] == pytest.approx(p["speedup"] / 8.0)
+    assert p["efficiency"] == pytest.approx(p["pooled_speedup"] / 8.0)
     assert p["params_ratio"] == pytest.approx(0.125) and p["model_bytes_ratio"] == pytest.approx(0.2)
     assert p["peak_rss_ratio"] == pytest.approx(50 / 60)
 

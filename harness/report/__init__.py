@@ -47,10 +47,13 @@ def format_pairs(pairs) -> str:
              "[95% CI]; sep-std gap = standard minus separable top-1, points, [paired 95% CI]):"]
     for p in rows:
         lines.append("  " + headline(p, several))
-        states = [f"{t} {p[k]}" for t, k in (("separable", "speed_states_separable"),
+        detail = [f"pooled {p['pooled_speedup']:.2f}x" if p.get("pooled_speedup") is not None else "",
+                  f"efficiency {p['efficiency']:.2f} (pooled x MAC ratio)" if p.get("efficiency") is not None
+                  else ""]
+        detail += [f"{t} {p[k]}" for t, k in (("separable", "speed_states_separable"),
                                                ("standard", "speed_states_standard")) if p.get(k)]
-        if states:
-            lines.append("      " + "; ".join(states))
+        if any(detail):
+            lines.append("      " + "; ".join(d for d in detail if d))
     return "\n".join(lines)
 
 

@@ -115,7 +115,7 @@ def _meta_section(meta: dict[str, Any], notes: list[str]) -> str:
 # the short table a person reads (the full one, every pairs.csv column, sits in a collapsed section)
 PAIR_TABLE = [
     ("pair", "pair", "t"), ("speedup", "speedup", "x"), ("ci", "95% CI", "t"),
-    ("theoretical_speedup", "MACs predict", "x"), ("efficiency", "efficiency (fraction)", "ratio"),
+    ("theoretical_speedup", "MACs predict", "x"),
     ("accuracy_gap_pts", "sep-std gap, pts", "pts"), ("gap_ci", "gap 95% CI", "t"), ("mcnemar_p", "McNemar p", ""),
     ("accuracy_gap_label", "gap source", "t"), ("warnings", "warnings", "t"),
 ]
@@ -125,7 +125,7 @@ FULL_PAIR_TABLE = [
     ("speedup", "speedup", "x"), ("ci", "95% CI", "t"), ("trials_separable", "sep trials", ""),
     ("trials_standard", "std trials", ""), ("pooled_speedup", "pooled", "x"), ("trial_speedup", "per-trial", "x"),
     ("best_speedup", "min/min", "x"), ("mac_ratio", "MAC ratio", "ratio"), ("theoretical_speedup", "1/MAC ratio", "x"),
-    ("formula_ratio", "1/N+1/Dk²", "ratio"), ("efficiency", "efficiency", "ratio"),
+    ("formula_ratio", "1/N+1/Dk²", "ratio"), ("efficiency", "efficiency (fraction)", "ratio"),
     ("params_ratio", "params ratio", "ratio"), ("peak_rss_ratio", "peak RSS ratio", "ratio"),
     ("model_bytes_ratio", "size ratio", "ratio"), ("separable_accuracy_pct", "sep acc", "pct"),
     ("standard_accuracy_pct", "std acc", "pct"), ("accuracy_gap_pts", "sep-std gap", "pts"),
@@ -247,7 +247,7 @@ def _pairs_section(summary: list[dict[str, Any]], pairs: list[dict[str, Any]]) -
                      "per-trial = median of the ratios of trials run in the same time window; min/min = "
                      "fastest runs. MAC ratio = separable / standard multiply-adds; 1/N+1/Dk² = the paper's "
                      "formula over the separable blocks (source: " + escape(", ".join(sorted(
-                         {str(p.get('formula_source')) for p in pairs}))) + "). efficiency = speedup × MAC "
+                         {str(p.get('formula_source')) for p in pairs}))) + "). efficiency = pooled × MAC "
                      "ratio, a fraction (1.0 = time falls as much as the MACs), in pairs.csv too.</p></details>")
     else:
         parts.append('<p class="no-data">No twin pairs in this run (a pair needs both the separable and '

@@ -14,7 +14,8 @@ precision, threads), with the measured speedup next to what the multiply-adds pr
   mac_ratio        separable MACs / standard MACs, from the graphs (records' `macs`)
   formula_ratio    1/N + 1/Dk^2 weighted by each block's standard-conv MACs (from the ONNX graph of
                    the separable twin when available, else from the family's layer plan)
-  efficiency       speedup / (1 / mac_ratio): 1.0 when the time falls as much as the MACs do
+  efficiency       pooled_speedup / (1 / mac_ratio), a fraction: 1.0 when the time falls as much as the
+                   MACs do (kept on the pooled ratio, as in earlier reports)
   accuracy_gap_pts standard minus separable top-1, in points (measured; the reference when not), with
                    its source in words, a paired interval and McNemar's exact test (harness.report.gap)
 """
@@ -191,7 +192,7 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
             "formula_ratio": formula.get("formula_ratio"), "formula_source": formula.get("source"),
             "formula_n_min": formula.get("n_min"), "formula_n_max": formula.get("n_max"),
             "formula_dk": formula.get("dk"),
-            "efficiency": None,
+            "efficiency": est.ratio * mac_ratio if est.ratio is not None and mac_ratio else None,
             "params_ratio": _ratio(sep.get("params"), std.get("params")),
             "peak_rss_ratio": _ratio(sep.get("peak_rss_mb"), std.get("peak_rss_mb")),
             "model_bytes_ratio": _ratio(sep.get("model_bytes"), std.get("model_bytes")),
@@ -208,6 +209,5 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
             "warnings": ";".join(warns) or None,
         }
         row.update(gap_columns(sep["config_id"], std["config_id"], acc_src, sep.get("precision"), records, cache))
-        row["efficiency"] = row["speedup"] * mac_ratio if row["speedup"] is not None and mac_ratio else None
         out.append(row)
     return pd.DataFrame(out, columns=PAIRS_COLUMNS)
