@@ -169,9 +169,16 @@ def _add_import_native(sub: argparse._SubParsersAction) -> None:
                        help="turn a saved benchmark_model / onnxruntime_perf_test output into a record",
                        description="Parses the output of TFLite's benchmark_model or onnxruntime_perf_test "
                                    "(any format they have printed over the years) and prints one record as "
-                                   "JSON. Lines it cannot read are named on stderr.")
+                                   "JSON. Lines it cannot read are named on stderr. With --into RUN_DIR the "
+                                   "record is appended to that run's records.jsonl (the next trial of its "
+                                   "config) and the run's report is written again.")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--tool", required=True, choices=["benchmark_model", "onnxruntime_perf_test"])
+    p.add_argument("--into", metavar="RUN_DIR", help="append the record to this run and report it")
+    p.add_argument("--device", help="device name for --into (default: native)")
+    p.add_argument("--model", help="model name for --into (default: from the tool's Graph line or the file)")
+    p.add_argument("--precision", help="fp32 | fp16 | int8 for --into (default: int8 when the name says so)")
+    p.add_argument("--threads", type=int, help="threads for --into (default: what the tool printed, else 1)")
     p.set_defaults(func=_handler("import_native"))
 
 

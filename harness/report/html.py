@@ -33,7 +33,7 @@ table.pairs th{white-space:normal}dl.meta{display:grid;grid-template-columns:max
 gap:2px 14px;font-size:13px}dl.meta dt{color:#666}dl.meta dd{margin:0;word-break:break-all}
 .note{background:#fff8e6;border-left:4px solid #e6a03b;padding:6px 10px;margin:6px 0;font-size:13px}
 .warn{color:#9a5b00}.bad{color:#b00020}.good{color:#1d7a3a}figure{margin:10px 0 18px}
-figcaption{font-size:12.5px;color:#555;max-width:900px}.charts{display:flex;flex-wrap:wrap;gap:18px}
+figcaption{font-size:12.5px;color:#555}.charts figure{max-width:660px}.charts{display:flex;flex-wrap:wrap;gap:18px}
 ul.warnings{font-size:13px}code{background:#f3f3f3;padding:0 3px;border-radius:3px}
 .no-data{color:#777;font-style:italic}
 """
@@ -333,5 +333,7 @@ def _accuracy_points(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = "/".join(str(r.get(k)) for k in ("device", "family", "runtime", "precision", "threads"))
         pts.append({"label": r["label"], "twin": r.get("twin"), "latency_ms": float(r["median_ms"]),
                     "accuracy_pct": float(r["accuracy_pct"]), "pair_key": key if r.get("family") else None,
-                    "short": f"{r.get('runtime')} {r.get('precision')} t{r.get('threads')}"})
+                    # twins are joined by a line and coloured by twin; other models are named
+                    "short": (f"{r.get('runtime')} {r.get('precision')} t{r.get('threads')}" if r.get("family")
+                              else f"{r.get('model')} {r.get('runtime')} t{r.get('threads')}")})
     return pts

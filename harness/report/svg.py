@@ -252,11 +252,16 @@ def accuracy_vs_latency(points: Sequence[dict], width: int = 500, height: int = 
                    f'r="5" fill="{c}" fill-opacity="0.85"><title>{escape(tip)}</title></circle>')
         if p.get("short") and p.get("twin") != "standard":
             x, y = xs(p["latency_ms"]) + 7, ys(p["accuracy_pct"]) + 13
-            box = (x, y - 10, x + 5.6 * len(p["short"]), y + 2)  # ~5.6 px per character at 10 px
+            text_w = 5.6 * len(p["short"])  # ~5.6 px per character at 10 px
+            anchor = "start"
+            if x + text_w > width - 4:  # it would be clipped at the right: put it left of the point
+                x, anchor = x - 14, "end"
+            box = (x - text_w, y - 10, x, y + 2) if anchor == "end" else (x, y - 10, x + text_w, y + 2)
             if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
                 continue  # it would overprint another label: the point keeps its tooltip
             placed.append(box)
-            out.append(f'<text x="{x:.1f}" y="{y:.1f}" fill="#555" font-size="10">{escape(p["short"])}</text>')
+            out.append(f'<text class="acc-label" x="{x:.1f}" y="{y:.1f}" fill="#555" font-size="10" '
+                       f'text-anchor="{anchor}">{escape(p["short"])}</text>')
     lx = left + 10
     for i, (twin, c) in enumerate((("separable", TWIN_COLORS["separable"]), ("standard", TWIN_COLORS["standard"]))):
         out.append(f'<circle cx="{lx + 110 * i:.1f}" cy="{top + 8}" r="5" fill="{c}"/>'
