@@ -74,3 +74,13 @@ def test_terminal_warnings_count_configs_and_name_what_to_do():
     lines = text.splitlines()
     assert lines[1].startswith("  high-cv (2 configs): ") and "pin cores" in lines[1]
     assert format_warnings(pd.DataFrame({"warnings": [None]})) == "warnings: none"
+
+
+def test_a_forced_short_timeout_prints_its_duration_not_zero():
+    from harness.devices.base import CommandResult
+    from harness.devices.execute import describe_exit
+
+    res = CommandResult(("runner",), None, "", "", 0.2, timed_out=True)
+    assert describe_exit(res, timeout=0.2).startswith("timed out after 0.2s")
+    assert describe_exit(res, timeout=30.0).startswith("timed out after 30s")
+    assert describe_exit(res, timeout=1.25).startswith("timed out after 1.25s")

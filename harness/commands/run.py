@@ -50,8 +50,6 @@ def print_outputs(run_dir: Path) -> None:
 
         summary = pd.read_csv(summary_csv)
         print(format_warnings(summary.astype(object).where(summary.notna(), None)))
-        print("CV % = std / mean of every timed run (one slow run raises it; warnings flag it above 10%); "
-              "gap to fp32 ref = fp32 reference top-1 minus measured, points")
     for name in ("summary.csv", "pairs.csv", "opbreakdown.csv", "report.html"):
         path = run_dir / name
         if path.exists():

@@ -38,23 +38,47 @@ def speed_states_column(summary, records: list[dict[str, Any]]) -> list[str | No
 
 
 def format_pairs(pairs) -> str:
-    """One line per twin pair: how much faster, what the MACs predict, what it costs in top-1."""
-    from .headline import headline
+    """The twin pairs as a table with one clear name per column: how much faster (with its interval or
+    the one-trial note), what the MACs predict, what it costs in top-1 and where that gap comes from."""
+    import textwrap
+
+    from ..util import text_table
+    from .headline import pair_name
+    from .pairs import ONE_TRIAL_NOTE
 
     rows = records_of(pairs)
     several = len({p.get("device") for p in rows}) > 1
-    lines = ["twin pairs (speedup = standard / separable latency at each twin's fastest speed state, "
-             "[95% CI]; sep-std gap = standard minus separable top-1, points, [paired 95% CI]):"]
+
+    def f(v, spec: str, none: str = "-") -> str:
+        return none if v is None else format(v, spec)
+
+    table, states = [], []
     for p in rows:
-        lines.append("  " + headline(p, several))
-        detail = [f"pooled {p['pooled_speedup']:.2f}x" if p.get("pooled_speedup") is not None else "",
-                  f"efficiency {p['efficiency']:.2f} (pooled x MAC ratio)" if p.get("efficiency") is not None
-                  else ""]
-        detail += [f"{t} {p[k]}" for t, k in (("separable", "speed_states_separable"),
-                                               ("standard", "speed_states_standard")) if p.get(k)]
-        if any(detail):
-            lines.append("      " + "; ".join(d for d in detail if d))
-    return "\n".join(lines)
+        if p.get("speedup_ci_low") is not None:
+            ci = f"{p['speedup_ci_low']:.2f}-{p['speedup_ci_high']:.2f}"
+        else:
+            ci = "1 trial: none" if p.get("speedup_ci_note") == ONE_TRIAL_NOTE else \
+                ("none" if p.get("speedup") is not None else "-")
+        gap_ci = (f"{p['accuracy_gap_ci_low']:+.2f} to {p['accuracy_gap_ci_high']:+.2f}"
+                  if p.get("accuracy_gap_ci_low") is not None else "-")
+        table.append([pair_name(p, several), f(p.get("speedup"), ".2f", "failed side") + ("x" if p.get("speedup")
+                                                                                         is not None else ""),
+                      ci, f(p.get("theoretical_speedup"), ".2f") + "x", f(p.get("efficiency"), ".2f"),
+                      f(p.get("accuracy_gap_pts"), "+.2f"), gap_ci, f(p.get("mcnemar_p"), ".2g"),
+                      p.get("accuracy_gap_label") or "-"])
+        states += [f"  {pair_name(p, several)}: {t} {p[k]}" for t, k in
+                   (("separable", "speed_states_separable"), ("standard", "speed_states_standard")) if p.get(k)]
+    lines = ["twin pairs:",
+             text_table(["pair", "speedup", "95% CI", "MACs predict", "efficiency", "sep-std gap",
+                         "gap 95% CI", "McNemar p", "gap source"], table, right=range(1, 8))]
+    lines += textwrap.wrap("speedup = standard / separable latency at each twin's fastest speed state (95% CI over "
+                 "trials; '1 trial: none' = one process per twin, its in-process noise is not a CI); "
+                 "efficiency = pooled speedup x MAC ratio (1.0 = as the MACs predict); sep-std gap = standard "
+                 "minus separable top-1, points, paired 95% CI and McNemar's exact p on the same images", 110)
+    if any(p.get("speedup_ci_note") == ONE_TRIAL_NOTE for p in rows):
+        lines.append("note: 1 trial per twin: the speedups are within-process only; run more trials "
+                     "(drop --quick) for an interval")
+    return "\n".join(lines + states)
 
 
 def format_warnings(summary) -> str:
