@@ -33,7 +33,9 @@ def speed_text(p: dict[str, Any]) -> str:
     if lo is not None and hi is not None:
         interval = f" [{lo:.2f}-{hi:.2f}]"
     else:
-        interval = f" ({p.get('speedup_ci_note') or 'no 95% CI'})"
+        note = p.get("speedup_ci_note") or "no 95% CI"
+        interval = " (1 trial: within-process only, no CI)" if note.startswith("within-process only") \
+            else f" ({note})"
     word = "faster" if s >= 1 else "slower"
     value = s if s >= 1 else 1.0 / s
     return f"separable is {value:.2f}x {word}{interval}{predict}"

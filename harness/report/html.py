@@ -116,7 +116,7 @@ def _meta_section(meta: dict[str, Any], notes: list[str]) -> str:
 PAIR_TABLE = [
     ("pair", "pair", "t"), ("speedup", "speedup", "x"), ("ci", "95% CI", "t"),
     ("theoretical_speedup", "MACs predict", "x"),
-    ("accuracy_gap_pts", "sep-std gap, pts", "pts"), ("gap_ci", "gap 95% CI", "t"), ("mcnemar_p", "McNemar p", ""),
+    ("accuracy_gap_pts", "sep-std gap", "pts"), ("gap_ci", "gap 95% CI", "t"), ("mcnemar_p", "McNemar p", ""),
     ("accuracy_gap_label", "gap source", "t"), ("warnings", "warnings", "t"),
 ]
 
@@ -160,7 +160,8 @@ def _pair_rows(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not _is_missing(p.get("speedup_ci_low")):
             q["ci"] = f"{p['speedup_ci_low']:.2f}–{p['speedup_ci_high']:.2f}"
         elif not _is_missing(p.get("speedup")):
-            q["ci"] = p.get("speedup_ci_note") or "no 95% CI"
+            note = p.get("speedup_ci_note") or "no 95% CI"
+            q["ci"] = "1 trial: none" if note.startswith("within-process only") else note
         if not _is_missing(p.get("accuracy_gap_ci_low")):
             q["gap_ci"] = f"{p['accuracy_gap_ci_low']:+.2f} to {p['accuracy_gap_ci_high']:+.2f}"
         if not _is_missing(p.get("mcnemar_p")):
