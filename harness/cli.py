@@ -56,6 +56,10 @@ def _add_matrix_overrides(p: argparse.ArgumentParser) -> None:
     g.add_argument("--modes", help="perf, accuracy and/or profile (an ONNX Runtime per-op pass, never timed); "
                    "replaces matrix.modes")
     g.add_argument("--trials", type=int, help="trials per config (each a fresh process); replaces matrix.trials")
+    g.add_argument("--pair-target", type=float, metavar="FRACTION",
+                   help="the pair rule: after the planned trials, more interleaved rounds of each twin pair "
+                        "until its speedup's 95%% CI is within +-FRACTION (default 0.02; 0 turns it off); "
+                        "replaces matrix.pair_target")
     g.add_argument("--quick", action="store_true",
                    help="a smoke run: 1 trial, short warm-up and measuring time (overrides the stopping "
                         "rule; explicit --trials still wins)")
@@ -108,7 +112,9 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="what changed between two runs; non-zero exit on regression",
                        description="Joins the configs of two runs and marks each row better, worse, "
                                    "newly failing, fixed or not comparable (~: a change beyond the threshold "
-                                   "that is not significant). Exits 2 when a significant slowdown exceeds "
+                                   "that is not significant; same: within the threshold; a note "
+                                   "'trials differ' when the runs ran different trial counts). Exits 2 when a "
+                                   "significant slowdown exceeds "
                                    "--threshold or a config newly fails (a CI gate), 0 otherwise.")
     p.add_argument("run_a", metavar="RUN_A", help="baseline run folder")
     p.add_argument("run_b", metavar="RUN_B", help="new run folder")
@@ -169,9 +175,16 @@ def _add_import_native(sub: argparse._SubParsersAction) -> None:
                        help="turn a saved benchmark_model / onnxruntime_perf_test output into a record",
                        description="Parses the output of TFLite's benchmark_model or onnxruntime_perf_test "
                                    "(any format they have printed over the years) and prints one record as "
-                                   "JSON. Lines it cannot read are named on stderr.")
+                                   "JSON. Lines it cannot read are named on stderr. With --into RUN_DIR the "
+                                   "record is appended to that run's records.jsonl (the next trial of its "
+                                   "config) and the run's report is written again.")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--tool", required=True, choices=["benchmark_model", "onnxruntime_perf_test"])
+    p.add_argument("--into", metavar="RUN_DIR", help="append the record to this run and report it")
+    p.add_argument("--device", help="device name for --into (default: native)")
+    p.add_argument("--model", help="model name for --into (default: from the tool's Graph line or the file)")
+    p.add_argument("--precision", help="fp32 | fp16 | int8 for --into (default: int8 when the name says so)")
+    p.add_argument("--threads", type=int, help="threads for --into (default: what the tool printed, else 1)")
     p.set_defaults(func=_handler("import_native"))
 
 

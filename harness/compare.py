@@ -4,7 +4,9 @@ Configs are joined by config_id. Each row gets the ratio B/A of the median laten
 bootstrap interval (harness.stats) and a mark:
   worse / better    the interval excludes 1 and the change is beyond the threshold
   ~                 the change is beyond the threshold but the interval includes 1 (not significant)
-  same              within the threshold
+  same              within the threshold (whatever the interval says)
+  trials differ     (in the note, and `trials_a`/`trials_b`): the runs ran a different number of trials;
+                    a side with 1 trial has an interval that covers the noise inside one process only
   newly failing     ok in A, failed/timeout/skipped in B;  fixed: the reverse;  failing: both
   not comparable    different device hardware, runtime version, or emulated in one run only
   only in A / only in B, no timing / not timed in A or B (accuracy or profiling passes only)
@@ -25,7 +27,7 @@ from .records import Status
 from .util import text_table
 
 COMPARE_COLUMNS = ["config_id", "mark", "median_a_ms", "median_b_ms", "ratio", "ci_low", "ci_high",
-                   "trial_ratio", "status_a", "status_b", "note"]
+                   "trial_ratio", "trials_a", "trials_b", "status_a", "status_b", "note"]
 DEVICE_KEYS = COMPARABLE_PROBE_KEYS  # device probe keys two runs must share (harness.keys)
 
 
@@ -127,10 +129,17 @@ def compare_runs(a: RunData, b: RunData, threshold: float) -> list[dict[str, Any
             row["note"] = "; ".join(notes + ([str(err)[:200]] if err else [])) or None
             out.append(row)
             continue
+        ta, tb = len(a.trials.get(cid, {})), len(b.trials.get(cid, {}))
+        row.update(trials_a=ta, trials_b=tb)
+        if ta != tb:
+            notes_trials = [f"trials differ: A {ta}, B {tb}"
+                            + (" (1 trial: within-process interval only)" if min(ta, tb) == 1 else "")]
+        else:
+            notes_trials = []
         est = ratio_of_medians(b.trials.get(cid, {}), a.trials.get(cid, {}))
         row.update(ratio=est.ratio, ci_low=est.ci_low, ci_high=est.ci_high, trial_ratio=est.trial_ratio)
         row["mark"] = "not comparable" if notes else _mark(est, threshold)
-        row["note"] = "; ".join(notes) or None
+        row["note"] = "; ".join(notes + notes_trials) or None
         out.append(row)
     return out
 
@@ -149,4 +158,3 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
                           f(r["ratio"], ".3f"), ci, r["mark"] or "", r.get("note") or ""])
     return text_table(["config", "A ms", "B ms", "B/A", "95% CI", "mark", "note"], rows_text,
                       right=(1, 2, 3, 4))
-

@@ -17,7 +17,7 @@ class Key:
 
     name: str
     kind: str            # str | int | float | bool | list | dict
-    unit: str | None     # ns, ms, s, bytes, MB, pct, pts, count, C, or None
+    unit: str | None     # ns, us, ms, s, bytes, MB, pct, pts, count, ratio, fraction, GMAC/s, C, or None
     description: str
     comparable: bool = False
 
@@ -137,6 +137,75 @@ SUMMARY_EXTRA = _keys(
     ("latency_source", "str", None, "'native tool summary' when a native tool printed the statistics"),
     ("warnings", "str", None, "warning codes, ';'-joined (harness.report.warnings.Warn)"),
     ("warning_text", "str", None, "each warning with what to do about it, ' | '-joined"),
+    ("speed_states", "str", "us", "speed states of the trial medians ('2 speed states: 3 trials at 36 us, "
+     "2 at 52 us'); empty for one state"),
+)
+
+# pairs.csv: one row per twin pair (harness.report.pairs.PAIRS_COLUMNS)
+PAIRS = _keys(
+    ("device", "str", None, "device name"), ("family", "str", None, "zoo family of the twins"),
+    ("runtime", "str", None, "onnxruntime | tflite"), ("precision", "str", None, "fp32 | fp16 | int8"),
+    ("threads", "int", "count", "intra-op threads"),
+    ("separable_config", "str", None, "config_id of the separable twin"),
+    ("standard_config", "str", None, "config_id of the standard twin"),
+    ("separable_median_ms", "float", "ms", "separable twin's pooled median latency"),
+    ("standard_median_ms", "float", "ms", "standard twin's pooled median latency"),
+    ("speedup", "float", "ratio", "headline: standard / separable at each twin's fast speed state (geometric "
+     "mean of per-trial medians)"),
+    ("speedup_ci_low", "float", "ratio", "95% Welch t interval of the headline, low; empty with one trial"),
+    ("speedup_ci_high", "float", "ratio", "95% interval of the headline, high"),
+    ("speedup_method", "str", None, "how the headline was estimated"),
+    ("speedup_ci_note", "str", None, "why there is no interval (one trial: within-process only)"),
+    ("pooled_speedup", "float", "ratio", "median(standard) / median(separable), all samples pooled (was "
+     "`speedup` in run-v1 reports)"),
+    ("pooled_speedup_ci_low", "float", "ratio", "95% hierarchical bootstrap interval, low"),
+    ("pooled_speedup_ci_high", "float", "ratio", "95% hierarchical bootstrap interval, high"),
+    ("trial_speedup", "float", "ratio", "median over trials k of the ratio of trial k's medians"),
+    ("trial_speedup_ci_low", "float", "ratio", "its bootstrap interval, low"),
+    ("trial_speedup_ci_high", "float", "ratio", "its bootstrap interval, high"),
+    ("trial_speedup_min", "float", "ratio", "smallest per-trial ratio"),
+    ("trial_speedup_max", "float", "ratio", "largest per-trial ratio"),
+    ("trials_paired", "int", "count", "trials run by both twins"),
+    ("trials_separable", "int", "count", "ok perf trials of the separable twin"),
+    ("trials_standard", "int", "count", "ok perf trials of the standard twin"),
+    ("speed_states_separable", "str", "us", "speed states of the separable twin's trial medians"),
+    ("speed_states_standard", "str", "us", "speed states of the standard twin's trial medians"),
+    ("best_speedup", "float", "ratio", "min(standard) / min(separable): the fastest runs, a floor"),
+    ("separable_macs", "int", "count", "separable multiply-adds per inference"),
+    ("standard_macs", "int", "count", "standard multiply-adds per inference"),
+    ("mac_ratio", "float", "ratio", "separable MACs / standard MACs"),
+    ("theoretical_speedup", "float", "ratio", "1 / mac_ratio: what the MACs predict"),
+    ("formula_ratio", "float", "ratio", "1/N + 1/Dk^2 weighted over the separable blocks"),
+    ("formula_source", "str", None, "where formula_ratio's layers came from: the ONNX graph or the family's "
+     "layer plan"),
+    ("formula_n_min", "int", "count", "fewest output channels N of a separable block"),
+    ("formula_n_max", "int", "count", "most output channels N of a separable block"),
+    ("formula_dk", "int", "count", "kernel size Dk"),
+    ("efficiency", "float", "fraction", "speedup x mac_ratio: 1.0 when time falls as much as the MACs "
+     "predict"),
+    ("pooled_efficiency", "float", "fraction", "pooled_speedup x mac_ratio (called efficiency before)"),
+    ("params_ratio", "float", "ratio", "separable / standard parameters"),
+    ("peak_rss_ratio", "float", "ratio", "separable / standard peak resident memory"),
+    ("model_bytes_ratio", "float", "ratio", "separable / standard model file size"),
+    ("separable_accuracy_pct", "float", "pct", "separable top-1 (measured, else the reference)"),
+    ("standard_accuracy_pct", "float", "pct", "standard top-1 (measured, else the reference)"),
+    ("accuracy_gap_pts", "float", "pts", "standard minus separable top-1"),
+    ("accuracy_source", "str", None, "measured | reference (fp32 Keras)"),
+    ("accuracy_gap_label", "str", None, "the gap's source in words: 'measured, int8' or 'fp32 reference "
+     "(not measured at int8)'"),
+    ("accuracy_gap_ci_low", "float", "pts", "paired 95% interval of the gap on the same images, low"),
+    ("accuracy_gap_ci_high", "float", "pts", "paired 95% interval of the gap, high"),
+    ("accuracy_discordant_sep", "int", "count", "images only the separable twin got right"),
+    ("accuracy_discordant_std", "int", "count", "images only the standard twin got right"),
+    ("mcnemar_p", "float", None, "McNemar's exact two-sided p-value on the discordant images"),
+    ("separable_depthwise_time_pct", "float", "pct", "separable twin's kernel time in depthwise convs"),
+    ("separable_depthwise_mac_pct", "float", "pct", "separable twin's MACs in depthwise convs"),
+    ("separable_pointwise_time_pct", "float", "pct", "separable twin's kernel time in pointwise convs"),
+    ("separable_pointwise_mac_pct", "float", "pct", "separable twin's MACs in pointwise convs"),
+    ("separable_depthwise_gmacs", "float", "GMAC/s", "depthwise throughput of the separable twin"),
+    ("separable_pointwise_gmacs", "float", "GMAC/s", "pointwise throughput of the separable twin"),
+    ("standard_conv_gmacs", "float", "GMAC/s", "standard-conv throughput of the standard twin"),
+    ("warnings", "str", None, "warning codes of either twin, ';'-joined"),
 )
 
 # keys of a device probe (run.json `devices`) two runs must share to compare their latencies
@@ -146,6 +215,14 @@ COMPARABLE_PROBE_KEYS = ("arch", "cpu_model", "cpu_core_types", "board_model", "
 def comparable_columns() -> list[str]:
     """Summary columns two runs must agree on (compare marks the config "not comparable" otherwise)."""
     return [k.name for k in SUMMARY.values() if k.comparable]
+
+
+def columns_table(name: str) -> str:
+    """A Markdown table (column, unit, meaning) of summary.csv or pairs.csv: the README's tables."""
+    keys = [*SUMMARY.values(), *SUMMARY_EXTRA.values()] if name == "summary.csv" else list(PAIRS.values())
+    lines = ["| column | unit | meaning |", "|---|---|---|"]
+    lines += [f"| `{k.name}` | {k.unit or ''} | {k.description.replace('|', '/')} |" for k in keys]
+    return "\n".join(lines)
 
 
 def describe_columns() -> str:

@@ -77,8 +77,10 @@ def _finish(record: dict, recognised: int, source: str, tool: str, hint: str) ->
             f"{source}: not {tool} output (no line recognised; expected lines such as {hint}). "
             f"Check the file and the --tool option.")
     summary = record.get("latency_summary_ns")
-    failed = record.pop("_failed", False)
-    if summary and summary.get("mean") is not None and not failed:
+    record.pop("_failed", False)  # "Benchmarking failed" stays in log_messages; timings decide
+    if summary and any(summary.get(k) is not None for k in ("mean", "p50", "min")):
+        # latencies were read: an ok record, whatever else the output holds (lines not understood are
+        # listed in unparsed_lines, not fatal)
         record["status"] = Status.OK.value
     else:
         record["status"] = Status.FAILED.value
@@ -329,6 +331,8 @@ def parse_onnxruntime_perf_test(text: str, source: str = "<output>") -> dict[str
             ok = False
             record["unparsed_lines"].append({"line": number, "text": line})
         recognised += ok
+    if "mean" not in values and values.get("count") and record.get("total_inference_ns"):
+        values["mean"] = round(record["total_inference_ns"] / values["count"])  # total / requests
     if values:
         record["latency_summary_ns"] = _summary(values)
     if providers:

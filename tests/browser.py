@@ -122,6 +122,7 @@ class PageResult:
     requests: list[str] = field(default_factory=list)               # every URL the page asked for
     values: dict[str, Any] = field(default_factory=dict)            # evaluated expressions
     screenshot: bytes | None = None
+    shots: dict[str, bytes] = field(default_factory=dict)           # element screenshots by name
 
     @property
     def errors(self) -> list[str]:
@@ -192,8 +193,11 @@ class Chromium:
 
     def load_page(self, path: Path, expressions: dict[str, str] | None = None,
                   screenshot: bool = True, width: int = 1280,
-                  clip: tuple[int, int, int, int] | None = None) -> PageResult:
-        """Open file://path, wait for load, evaluate the expressions, take a full-page screenshot."""
+                  clip: tuple[int, int, int, int] | None = None, height: int = 900,
+                  full_page: bool = True, shots: dict[str, str] | None = None) -> PageResult:
+        """Open file://path at width x height, wait for load, evaluate the expressions, take a screenshot:
+        the full page, or only the first viewport (full_page=False). `shots`: name -> CSS selector, one
+        PNG of each element's box into result.shots."""
         result = PageResult()
         ws = WebSocket(self.page_ws_url(), timeout=self.timeout)
         next_id = [0]
@@ -236,7 +240,7 @@ class Chromium:
         try:
             for domain in ("Page", "Runtime", "Log", "Network"):
                 call(f"{domain}.enable")
-            call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=False)
+            call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
             call("Page.navigate", url=Path(path).resolve().as_uri())
             wait_event("Page.loadEventFired")
             for name, expr in (expressions or {}).items():
@@ -244,7 +248,21 @@ class Chromium:
                 if "exceptionDetails" in res:
                     raise RuntimeError(f"evaluating {name}: {res['exceptionDetails'].get('text')}")
                 result.values[name] = res.get("result", {}).get("value")
-            if screenshot:
+            for name, selector in (shots or {}).items():
+                box = call("Runtime.evaluate", returnByValue=True, expression=(
+                    f"(() => {{const e = document.querySelector({json.dumps(selector)}); if (!e) return null;"
+                    f" const r = e.getBoundingClientRect();"
+                    f" return [r.x + scrollX, r.y + scrollY, r.width, r.height];}})()"
+                )).get("result", {}).get("value")
+                if box:
+                    x, y, w, h = box
+                    shot = call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                                clip={"x": x, "y": y, "width": w, "height": h, "scale": 1})
+                    result.shots[name] = base64.b64decode(shot["data"])
+            if screenshot and not full_page:
+                shot = call("Page.captureScreenshot", format="png")
+                result.screenshot = base64.b64decode(shot["data"])
+            elif screenshot:
                 metrics = call("Page.getLayoutMetrics")
                 size = metrics.get("cssContentSize") or metrics.get("contentSize")
                 h = int(min(size["height"], 16000))

@@ -20,6 +20,7 @@ precisions = ["fp32"]
 threads = [1]
 modes = ["perf", "accuracy", "profile"]
 trials = 2
+pair_target = 0
 warmup_runs = 3
 warmup_time_s = 0.02
 min_runs = 40

@@ -107,3 +107,55 @@ def test_the_browser_helper_reports_console_errors_and_exceptions(tmp_path):
         page = browser.load_page(bad, screenshot=False)
     text = " ".join(page.errors)
     assert "boom" in text and "kaput" in text
+
+
+FIRST_SCREEN = {
+    "viewport": "[innerWidth, innerHeight]",
+    "page_width": "document.documentElement.scrollWidth",
+    # every pair's headline speedup and accuracy gap, with their boxes on the page
+    "headlines": "[...document.querySelectorAll('li.pair-headline')].map(li => ["
+                 "li.dataset.pair, ...['.speedup', '.gap'].map(c => {const e = li.querySelector(c);"
+                 " const r = e.getBoundingClientRect(); return [e.textContent, r.top, r.bottom, r.right];})])",
+    # a table outside a collapsed, scrolling section must fit the page
+    "tables": "[...document.querySelectorAll('table')].map(t => [t.className, t.getBoundingClientRect().right,"
+              " !!t.closest('details')])",
+}
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory):
+    """`edgebench demo --quick`: every runtime, precision and thread count of the digits twins (8 pairs,
+    one trial each, accuracy measured), as a new user first sees it."""
+    out = tmp_path_factory.mktemp("demo")
+    proc = edgebench("demo", "--quick", "--out", str(out),
+                     env={"EDGEBENCH_ZOO": str(ZOO), "EDGEBENCH_HISTORY": str(out / "history.sqlite")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "twin pairs:" in proc.stdout and "warnings:" in proc.stdout and "report.html" in proc.stdout
+    return next(p.parent for p in out.glob("*/report.html"))
+
+
+def test_the_answer_is_on_the_first_screen_at_1280x800(demo_report):
+    run = demo_report
+    with Chromium(chromium()) as browser:
+        page = browser.load_page(run / "report.html", FIRST_SCREEN, height=800, full_page=False,
+                                 shots={"speedup": "svg[data-chart=speedup]"})
+    assert page.errors == []
+    v = page.values
+    width, height = v["viewport"]
+    assert width == 1280 and height == 800
+    assert v["page_width"] <= width  # no horizontal scrollbar on the page
+    pairs = pd.read_csv(run / "pairs.csv")
+    assert len(v["headlines"]) == len(pairs) > 0
+    for (name, speed, gap), p in zip(v["headlines"], pairs.to_dict("records")):
+        text, top, bottom, right = speed
+        assert f"{p['speedup']:.2f}x" in text and bottom <= height and right <= width, (name, speed)
+        text, top, bottom, right = gap
+        assert f"{abs(p['accuracy_gap_pts']):.2f} points" in text and bottom <= height and right <= width
+        assert p["accuracy_gap_label"] in text  # the gap says where it comes from
+        assert "within-process only" in speed[0]  # one trial per twin: no 95% CI, and it says so
+    for cls, right, collapsed in v["tables"]:
+        assert collapsed or right <= width, cls
+    first = screenshot_path(run, "report-first-screen.png")
+    first.write_bytes(page.screenshot)
+    screenshot_path(run, "report-speedup-chart.png").write_bytes(page.shots["speedup"])
+    assert page.screenshot[:8] == b"\x89PNG\r\n\x1a\n" and page.shots["speedup"][:4] == b"\x89PNG"

@@ -150,3 +150,24 @@ def test_the_interval_covers_the_estimate_when_trials_differ_in_length():
     assert est.ratio == pytest.approx(1.0, abs=0.01)
     assert est.ci_low <= est.ratio <= est.ci_high
     assert not est.significant
+
+
+def test_rows_whose_trial_counts_differ_are_flagged(base, tmp_path):
+    """One side keeps only trial 0 of a config: the row says the trial counts differ and what 1 trial means."""
+    one = copy_run(base, tmp_path / "one")
+    path = one / "records.jsonl"
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    keep = [r for r in recs if not (r["config_id"] == SLOWED and r["mode"] == "perf" and r["trial"] != 0)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in keep))
+    proc = edgebench("compare", str(base), str(one), "--csv", str(tmp_path / "cmp.csv"))
+    table = pd.read_csv(tmp_path / "cmp.csv").set_index("config_id")
+    trials = sum(1 for r in recs if r["config_id"] == SLOWED and r["mode"] == "perf")
+    assert trials > 1
+    assert table.loc[SLOWED, "trials_a"] == trials and table.loc[SLOWED, "trials_b"] == 1
+    assert f"trials differ: A {trials}, B 1" in table.loc[SLOWED, "note"]
+    assert "within-process" in table.loc[SLOWED, "note"]
+    others = table.drop(index=SLOWED)
+    assert others["note"].fillna("").str.contains("trials differ").sum() == 0
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    helptext = " ".join(edgebench("compare", "--help").stdout.split())
+    assert "same: within the threshold" in helptext and "'trials differ' when the runs ran different" in helptext

@@ -264,3 +264,48 @@ def test_import_native_into_a_closed_pipe_is_quiet():
     proc = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and len(proc.stdout) == 10
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_an_output_whose_latencies_were_read_is_never_failed():
+    """Summary lines a parser does not know (another release's) are listed as unread, not fatal; without
+    the average line the mean comes from the total time and the request count."""
+    lines = [line for line in sample(ORT_SAMPLE).splitlines() if not line.startswith("Average inference")]
+    lines[5:5] = ["Average memory usage: 12 MB", "Total inference run time (all threads): 0.9 s"]
+    rec = parse_onnxruntime_perf_test("\n".join(lines))
+    assert rec["status"] == "ok" and rec["error"] is None
+    assert [u["text"] for u in rec["unparsed_lines"]] == lines[5:7]
+    assert rec["latency_summary_ns"]["mean"] == round(823_382_000 / 10)  # Total inference time cost / requests
+    assert rec["latency_summary_ns"]["p50"] == 82_609_500
+    only_percentiles = "\n".join(["P50 Latency: 0.0826095 s", "Something new: 3", "Min Latency: 0.0808129 s"])
+    rec = parse_onnxruntime_perf_test(only_percentiles)
+    assert rec["status"] == "ok" and rec["latency_summary_ns"]["p50"] == 82_609_500
+    assert rec["unparsed_lines"] == [{"line": 2, "text": "Something new: 3"}]
+    # benchmark_model: the newer count= line with curr/first and no timings line still gives an ok record
+    text = ("INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds\n"
+            "INFO: count=1 curr=2100\nINFO: Running benchmark for at least 50 iterations\n"
+            "INFO: count=50 first=2050 curr=1990 min=1980 max=2300 avg=2012.5 std=40\n"
+            "INFO: A line from a newer LiteRT\n")
+    rec = parse_benchmark_model(text)
+    assert rec["status"] == "ok" and rec["latency_summary_ns"]["mean"] == 2_012_500
+    assert rec["first_inference_ns"] == 2_100_000 and rec["unparsed_lines"][0]["line"] == 5
+
+
+def test_import_native_into_a_run_appends_the_record_and_reports_it(tmp_path):
+    import pandas as pd
+
+    from reportkit import OLD_RUN, copy_old_run
+
+    run = copy_old_run(tmp_path / "run")
+    before = (run / "records.jsonl").read_text().splitlines()
+    proc = edgebench("import-native", str(TFLITE_SAMPLE), "--tool", "benchmark_model", "--into", str(run),
+                     "--device", "am62x", "--model", "mobilenet_v1", "--threads", "4", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    after = (run / "records.jsonl").read_text().splitlines()
+    assert after[: len(before)] == before and len(after) == len(before) + 1
+    rec = json.loads(after[-1])
+    assert rec["config_id"] == "am62x/mobilenet_v1/tflite/fp32/t4" and rec["trial"] == 0
+    assert rec["status"] == "ok" and rec["run_id"] == json.loads((run / "run.json").read_text())["run_id"]
+    summary = pd.read_csv(run / "summary.csv").set_index("config_id")
+    row = summary.loc["am62x/mobilenet_v1/tflite/fp32/t4"]
+    assert row["median_ms"] == pytest.approx(1239.807) and row["latency_source"] == "native tool summary"
+    assert "added am62x/mobilenet_v1/tflite/fp32/t4" in proc.stderr and OLD_RUN.exists()

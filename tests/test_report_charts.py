@@ -32,20 +32,28 @@ def test_log_scale_only_when_the_configs_span_a_wide_range():
     assert "log scale" not in narrow and "log scale" in wide
 
 
-def test_speedup_chart_puts_each_pair_at_its_theory_and_measurement():
+def test_speedup_chart_puts_each_pair_on_its_own_labelled_row_at_its_theory_and_measurement():
     pts = [{"label": "x fp32", "family": "x", "setting": "ort fp32 t1", "theory": 8.0, "speedup": 4.0,
             "lo": 3.5, "hi": 4.5},
+           {"label": "x fp32 t2", "family": "x", "setting": "ort fp32 t2", "theory": 8.0, "speedup": 2.0,
+            "lo": None, "hi": None},
            {"label": HOSTILE, "family": HOSTILE, "setting": "", "theory": 8.0, "speedup": 0.8, "lo": None, "hi": None}]
     root = parse(svg.speedup_vs_theory(pts))
     circles = root.findall(".//s:circle[@class='pair-point']", NS)
-    assert len(circles) == 2
-    # on a log-log square with equal scales, the point at half the theory sits below the diagonal
-    diag = root.find(".//s:line[@class='theory']", NS)
-    x1, y1, x2, y2 = (float(diag.get(k)) for k in ("x1", "y1", "x2", "y2"))
-    cx, cy = float(circles[0].get("cx")), float(circles[0].get("cy"))
-    y_on_diag = y1 + (cx - x1) * (y2 - y1) / (x2 - x1)
-    assert cy > y_on_diag  # SVG y grows downwards: below the line = less speedup than predicted
-    assert float(circles[1].get("cy")) > cy  # 0.8x is lower still
+    diamonds = root.findall(".//s:path[@class='theory']", NS)
+    assert len(circles) == len(diamonds) == 3
+    cx = [float(c.get("cx")) for c in circles]
+    cy = [float(c.get("cy")) for c in circles]
+    # a row each (no two marks on one line), in the order given, grouped under two family headings
+    assert cy == sorted(cy) and len(set(cy)) == 3 and min(b - a for a, b in zip(cy, cy[1:])) >= 18
+    assert [t.text for t in root.findall(".//s:text[@class='group']", NS)] == ["x", HOSTILE]
+    labels = [t.text for t in root.findall(".//s:text[@class='row-label']", NS)]
+    assert labels[:2] == ["ort fp32 t1", "ort fp32 t2"] and labels[2] == HOSTILE
+    # on the log axis, 4x sits halfway between 2x and the 8x prediction, 0.8x left of them all
+    theory_x = float(diamonds[0].get("d").split()[0][1:])
+    assert cx[0] - cx[1] == pytest.approx(theory_x - cx[0], rel=0.01)
+    assert cx[2] < cx[1] < cx[0] < theory_x
+    assert len(root.findall(".//s:line[@class='ci']", NS)) == 1  # only the pair with an interval
 
 
 def test_accuracy_chart_with_a_single_point():

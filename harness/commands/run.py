@@ -13,7 +13,7 @@ from ..records import RECORDS_FILE
 _PLAN_FLAGS = (("PROFILE", "profiles"), ("--models", "models"), ("--runtime", "runtimes"),
                ("--precisions", "precisions"), ("--threads", "threads"), ("--modes", "modes"),
                ("--trials", "trials"), ("--quick", "quick"), ("--out", "out"), ("--run-id", "run_id"),
-               ("--seed", "seed"))
+               ("--seed", "seed"), ("--pair-target", "pair_target"))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -40,7 +40,16 @@ def main(args: argparse.Namespace) -> int:
 
 
 def print_outputs(run_dir: Path) -> None:
-    """The paths a user opens next: the tables, the HTML report, the records."""
+    """The end of a run: how many configs carry warnings and what to do, then the paths a user opens
+    next (the tables, the HTML report, the records)."""
+    summary_csv = run_dir / "summary.csv"
+    if summary_csv.exists():
+        import pandas as pd
+
+        from ..report import format_warnings
+
+        summary = pd.read_csv(summary_csv)
+        print(format_warnings(summary.astype(object).where(summary.notna(), None)))
     for name in ("summary.csv", "pairs.csv", "opbreakdown.csv", "report.html"):
         path = run_dir / name
         if path.exists():

@@ -80,7 +80,7 @@ def describe_exit(res: CommandResult, timeout: float | None = None) -> str:
     """'timed out after 30s ...' / 'killed by SIGSEGV' / 'exit 3', plus the tail of stderr."""
     limit = res.duration_s if timeout is None else timeout
     if res.timed_out:
-        what = (f"timed out after {limit:.0f}s (killed; a longer job needs a larger "
+        what = (f"timed out after {format(limit, '.2f').rstrip('0').rstrip('.')}s (killed; a longer job needs a larger "
                 f"matrix.job_timeout_s)")
     elif res.returncode is not None and res.returncode < 0:
         try:

@@ -74,8 +74,8 @@ class PairRule:
         target = matrix.get("pair_target")
         if not target:
             return None
-        return cls(float(target), int(matrix.get("pair_max_trials") or 0),
-                   float(matrix.get("pair_max_time_s") or 0.0))
+        max_trials = max(int(matrix.get("pair_max_trials") or 0), int(matrix.get("trials") or 1))
+        return cls(float(target), max_trials, float(matrix.get("pair_max_time_s") or 0.0))
 
     def describe(self) -> str:
         return (f"+-{self.target:.1%} (95% interval of the fast-state speedup), at most {self.max_trials} "

@@ -1,5 +1,8 @@
-"""report.html: one self-contained page (inline CSS and SVG, no script, nothing fetched) with the
-run's metadata, the pairs view beside the theory, the charts and the tables."""
+"""report.html: one self-contained page (inline CSS and SVG, no script, nothing fetched). The answer
+comes first: one line per device and pair (how much faster, what the MACs predict, what it costs in
+top-1 and where that gap comes from), with a badge linking to the warnings; then a short pairs table and
+the charts; the run's metadata and the wide tables sit in collapsed <details> sections, so the page uses
+the window's width and nothing a person reads hides behind a horizontal scrollbar."""
 
 from __future__ import annotations
 
@@ -10,20 +13,27 @@ from collections.abc import Sequence
 
 from ..records import Status
 from . import svg
+from .headline import cost_text, pair_name, speed_text
 
 CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:24px auto;
-max-width:1180px;padding:0 16px;color:#1a1a1a;line-height:1.45}
-h1{font-size:1.5em;margin-bottom:4px}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd;
+body{font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:12px 0;
+padding:0 20px;color:#1a1a1a;line-height:1.45;box-sizing:border-box}
+h1{font-size:1.3em;margin:0 0 4px}ul.headline{list-style:none;padding:0;margin:6px 0;font-size:14px}
+ul.headline li{margin:3px 0}ul.headline .name{font-weight:600}ul.headline .speedup{color:#10457a}
+ul.headline .gap{color:#5a3d00}.badge{display:inline-block;font-size:12px;background:#fff1d6;
+color:#8a5200;border:1px solid #e6a03b;border-radius:9px;padding:0 7px;margin-left:6px;text-decoration:none}
+details{margin:10px 0}details>summary{cursor:pointer;font-weight:600;color:#333}
+p.small{font-size:12.5px;color:#555;margin:4px 0}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd;
 padding-bottom:4px}p.lead{color:#555;margin-top:0}
 table{border-collapse:collapse;font-size:12.5px;margin:8px 0 4px}th,td{padding:3px 8px;
 border-bottom:1px solid #eee;text-align:right;white-space:nowrap}th{background:#f5f5f5;
 position:sticky;top:0}td.t,th.t{text-align:left}tr:hover td{background:#fafcff}
-.scroll{overflow-x:auto;max-width:100%}dl.meta{display:grid;grid-template-columns:max-content 1fr;
+.scroll{overflow-x:auto;max-width:100%}
+table.pairs th{white-space:normal}dl.meta{display:grid;grid-template-columns:max-content 1fr;
 gap:2px 14px;font-size:13px}dl.meta dt{color:#666}dl.meta dd{margin:0;word-break:break-all}
 .note{background:#fff8e6;border-left:4px solid #e6a03b;padding:6px 10px;margin:6px 0;font-size:13px}
 .warn{color:#9a5b00}.bad{color:#b00020}.good{color:#1d7a3a}figure{margin:10px 0 18px}
-figcaption{font-size:12.5px;color:#555;max-width:900px}.charts{display:flex;flex-wrap:wrap;gap:18px}
+figcaption{font-size:12.5px;color:#555}.charts figure{max-width:660px}.charts{display:flex;flex-wrap:wrap;gap:18px}
 ul.warnings{font-size:13px}code{background:#f3f3f3;padding:0 3px;border-radius:3px}
 .no-data{color:#777;font-style:italic}
 """
@@ -98,22 +108,34 @@ def _meta_section(meta: dict[str, Any], notes: list[str]) -> str:
         items.append((f"device {name}", text or "(no probe)"))
     dl = "".join(f"<dt>{escape(str(k))}</dt><dd>{escape(str(v))}</dd>" for k, v in items if v not in (None, ""))
     note_html = "".join(f'<div class="note">{escape(n)}</div>' for n in notes)
-    return f'<h2 id="run">Run</h2><dl class="meta">{dl}</dl>{note_html}'
+    summary = f"Run {meta.get('run_id', '')}: {meta.get('status') or ''}, {len(meta.get('devices') or {})} device(s)"
+    return (f'{note_html}<details id="run"><summary>{escape(summary)} (metadata)</summary>'
+            f'<dl class="meta">{dl}</dl></details>')
 
 
 PAIR_HINT = ('To compare two of your own models, declare them in the profile: [[pairs]] name = "mynet", '
              'separable = "mynet-separable.onnx", standard = "mynet-standard.onnx".')
 
+# the short table a person reads (the full one, every pairs.csv column, sits in a collapsed section)
 PAIR_TABLE = [
-    ("family", "family", "t"), ("runtime", "runtime", "t"), ("precision", "prec", "t"), ("threads", "thr", ""),
-    ("separable_median_ms", "sep ms", "ms"), ("standard_median_ms", "std ms", "ms"),
-    ("speedup", "speedup", "x"), ("ci", "95% CI", "t"), ("trial_speedup", "per-trial", "x"),
-    ("mac_ratio", "MAC ratio", "ratio"), ("theoretical_speedup", "1/MAC ratio", "x"),
-    ("formula_ratio", "1/N+1/Dk²", "ratio"), ("efficiency", "efficiency", "pct100"),
+    ("pair", "pair", "t"), ("speedup", "speedup", "x"), ("ci", "95% CI", "t"),
+    ("theoretical_speedup", "MACs predict", "x"),
+    ("accuracy_gap_pts", "sep-std gap", "pts"), ("gap_ci", "gap 95% CI", "t"), ("mcnemar_p", "McNemar p", ""),
+    ("accuracy_gap_label", "gap source", "t"), ("warnings", "warnings", "t"),
+]
+
+FULL_PAIR_TABLE = [
+    ("pair", "pair", "t"), ("separable_median_ms", "sep ms", "ms"), ("standard_median_ms", "std ms", "ms"),
+    ("speedup", "speedup", "x"), ("ci", "95% CI", "t"), ("trials_separable", "sep trials", ""),
+    ("trials_standard", "std trials", ""), ("pooled_speedup", "pooled", "x"), ("trial_speedup", "per-trial", "x"),
+    ("best_speedup", "min/min", "x"), ("mac_ratio", "MAC ratio", "ratio"), ("theoretical_speedup", "1/MAC ratio", "x"),
+    ("formula_ratio", "1/N+1/Dk²", "ratio"), ("efficiency", "efficiency (fraction)", "ratio"),
+    ("pooled_efficiency", "pooled efficiency", "ratio"),
     ("params_ratio", "params ratio", "ratio"), ("peak_rss_ratio", "peak RSS ratio", "ratio"),
     ("model_bytes_ratio", "size ratio", "ratio"), ("separable_accuracy_pct", "sep acc", "pct"),
-    ("standard_accuracy_pct", "std acc", "pct"), ("accuracy_gap_pts", "gap pts", "pts"),
-    ("warnings", "warnings", "t"),
+    ("standard_accuracy_pct", "std acc", "pct"), ("accuracy_gap_pts", "sep-std gap", "pts"),
+    ("accuracy_discordant_sep", "only sep right", ""), ("accuracy_discordant_std", "only std right", ""),
+    ("speed_states_separable", "sep speed states", "t"), ("speed_states_standard", "std speed states", "t"),
 ]
 
 SUMMARY_TABLE = [
@@ -122,7 +144,8 @@ SUMMARY_TABLE = [
     ("cv_pct", "CV", "pct"), ("trial_cv_pct", "trial CV", "pct"), ("init_ms", "init ms", "ms"),
     ("first_inference_ms", "first ms", "ms"), ("peak_rss_mb", "peak MB", ""),
     ("model_bytes", "bytes", "big"), ("params", "params", "big"), ("macs", "MACs", "big"),
-    ("accuracy_pct", "acc", "pct"), ("accuracy_gap_pts", "gap vs ref", "pts"), ("runtime_version", "version", "t"),
+    ("accuracy_pct", "acc", "pct"), ("accuracy_gap_pts", "gap to fp32 ref", "pts"),
+    ("speed_states", "speed states", "t"), ("runtime_version", "version", "t"),
     ("warnings", "warnings", "t"),
 ]
 
@@ -134,13 +157,20 @@ BREAKDOWN_TABLE = [
 
 
 def _pair_rows(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    several = len({p.get("device") for p in pairs}) > 1
     out = []
     for p in pairs:
         q = dict(p)
+        q["pair"] = pair_name(p, several)
         if not _is_missing(p.get("speedup_ci_low")):
             q["ci"] = f"{p['speedup_ci_low']:.2f}–{p['speedup_ci_high']:.2f}"
-        if not _is_missing(p.get("efficiency")):
-            q["efficiency"] = 100.0 * float(p["efficiency"])
+        elif not _is_missing(p.get("speedup")):
+            note = p.get("speedup_ci_note") or "no 95% CI"
+            q["ci"] = "1 trial: none" if note.startswith("within-process only") else note
+        if not _is_missing(p.get("accuracy_gap_ci_low")):
+            q["gap_ci"] = f"{p['accuracy_gap_ci_low']:+.2f} to {p['accuracy_gap_ci_high']:+.2f}"
+        if not _is_missing(p.get("mcnemar_p")):
+            q["mcnemar_p"] = f"{float(p['mcnemar_p']):.2g}"
         out.append(q)
     return out
 
@@ -153,15 +183,15 @@ def render(meta: dict[str, Any], summary: list[dict[str, Any]], pairs: list[dict
         r["label"] = short_label(r.get("config_id"), single)
     for r in breakdown:
         r["label"] = short_label(r.get("config_id"), single)
+    run_id = escape(str(meta.get("run_id", "")))
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
              f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-             f"<title>edgebench report: {escape(str(meta.get('run_id', '')))}</title><style>{CSS}</style>"
-             f"</head><body>",
-             f"<h1>edgebench report: {escape(str(meta.get('run_id', '')))}</h1>",
-             "<p class=\"lead\">Depthwise-separable networks against their standard-convolution twins: the "
-             "measured speedup beside the multiply-adds' prediction (1/N + 1/Dk² per layer).</p>",
+             f"<title>edgebench report: {run_id}</title><style>{CSS}</style></head><body>",
+             f"<h1>edgebench report: {run_id}</h1>",
+             *_headline_section(pairs),
              _meta_section(meta, notes)]
     parts += _pairs_section(summary, pairs)
+    parts += _warnings_section(summary)
     parts += _latency_section(summary, samples)
     parts += _ops_section(breakdown)
     parts += _summary_section(summary)
@@ -169,39 +199,62 @@ def render(meta: dict[str, Any], summary: list[dict[str, Any]], pairs: list[dict
     return "\n".join(parts)
 
 
+def _headline_section(pairs: list[dict[str, Any]]) -> list[str]:
+    """One line per device and pair: the answer, with a badge linking to the warnings."""
+    if not pairs:
+        return []
+    several = len({p.get("device") for p in pairs}) > 1
+    items = []
+    for p in pairs:
+        codes = [w for w in str(p.get("warnings") or "").split(";") if w]
+        badge = (f' <a class="badge" href="#warnings" title="{escape(", ".join(codes))}">'
+                 f'{len(codes)} warning{"s" if len(codes) != 1 else ""}</a>') if codes else ""
+        items.append(f'<li class="pair-headline" data-pair="{escape(pair_name(p, several))}">'
+                     f'<span class="name">{escape(pair_name(p, several))}</span>: '
+                     f'<span class="speedup">{escape(speed_text(p))}</span>, '
+                     f'<span class="gap">{escape(cost_text(p))}</span>{badge}</li>')
+    return ['<section id="answer"><ul class="headline">' + "".join(items) + "</ul>",
+            '<p class="small">speedup = standard / separable latency at each twin\'s fastest speed state '
+            '(geometric mean of per-trial medians, 95% t interval; with one trial per twin there is no '
+            'interval: the noise inside one process says nothing about the next). MACs predict = 1 / MAC '
+            'ratio. The gap is standard minus separable top-1 in points, measured at that precision on the '
+            'same images (paired 95% interval, McNemar\'s exact test), or the fp32 reference when not '
+            'measured.</p></section>']
+
+
 def _pairs_section(summary: list[dict[str, Any]], pairs: list[dict[str, Any]]) -> list[str]:
-    """Twin pairs beside the theory, with the speedup and accuracy charts."""
+    """Twin pairs beside the theory: a short table, the charts, and every column collapsed."""
     parts: list[str] = []
     parts.append('<h2 id="pairs">Twin pairs: measured against theory</h2>')
     if pairs:
-        parts.append(table(_pair_rows(pairs), [(k, h, "pct" if f == "pct100" else f) for k, h, f in PAIR_TABLE],
-                           "pairs"))
-        parts.append("<p style=\"font-size:12.5px;color:#555\">speedup = median(standard) / median(separable) "
-                     "pooled over trials, 95% bootstrap interval (trials, then iterations); per-trial = median "
-                     "of the ratios of trials run in the same time window. MAC ratio = separable / standard "
-                     "multiply-adds of the whole graph; 1/N+1/Dk² = the paper's formula weighted over the "
-                     "separable blocks (source: " + escape(", ".join(sorted({str(p.get('formula_source'))
-                                                                          for p in pairs}))) +
-                     "). efficiency = speedup / (1 / MAC ratio). gap = standard minus separable top-1, "
-                     "points.</p>")
-        pts = [{"label": f"{p['family']} {p['runtime']} {p['precision']} t{p['threads']}", "family": p["family"],
-                "setting": f"{p['runtime']} {p['precision']} t{p['threads']}"
-                           + (f" on {p['device']}" if len({q.get('device') for q in pairs}) > 1 else ""),
+        rows = _pair_rows(pairs)
+        parts.append(table(rows, PAIR_TABLE, "pairs"))
+        several = len({q.get("device") for q in pairs}) > 1
+        pts = [{"label": pair_name(p, several), "family": p["family"] + (f" on {p['device']}" if several else ""),
+                "setting": f"{p['runtime']} {p['precision']} t{p['threads']}",
                 "theory": float(p["theoretical_speedup"]), "speedup": float(p["speedup"]),
                 "lo": None if _is_missing(p.get("speedup_ci_low")) else float(p["speedup_ci_low"]),
                 "hi": None if _is_missing(p.get("speedup_ci_high")) else float(p["speedup_ci_high"])}
                for p in pairs if not _is_missing(p.get("speedup")) and not _is_missing(p.get("theoretical_speedup"))]
         charts = []
         if pts:
-            charts.append(_figure(svg.speedup_vs_theory(pts), "Measured speedup against the speedup the MAC "
-                                  "ratio predicts; bars are 95% intervals. Points under the dashed line "
-                                  "gain less time than multiply-adds."))
+            charts.append(_figure(svg.speedup_vs_theory(pts), "Measured speedup (dot, 95% interval) and the "
+                                  "speedup the MAC ratio predicts (diamond), one row per pair. A dot left of "
+                                  "its diamond gains less time than multiply-adds."))
         acc = _accuracy_points(summary)
         if acc:
             charts.append(_figure(svg.accuracy_vs_latency(acc), "Top-1 accuracy against median latency; "
                                   "a grey line joins twins."))
         if charts:
             parts.append('<div class="charts">' + "".join(charts) + "</div>")
+        parts.append('<details id="pairs-full"><summary>Every pair column (as in pairs.csv)</summary>'
+                     + table(rows, FULL_PAIR_TABLE, "pairs-full")
+                     + '<p class="small">pooled = median(standard) / median(separable) over all samples; '
+                     "per-trial = median of the ratios of trials run in the same time window; min/min = "
+                     "fastest runs. MAC ratio = separable / standard multiply-adds; 1/N+1/Dk² = the paper's "
+                     "formula over the separable blocks (source: " + escape(", ".join(sorted(
+                         {str(p.get('formula_source')) for p in pairs}))) + "). efficiency = speedup × MAC "
+                     "ratio, a fraction (1.0 = time falls as much as the MACs), in pairs.csv too.</p></details>")
     else:
         parts.append('<p class="no-data">No twin pairs in this run (a pair needs both the separable and '
                      'the standard model of a family on the same device, runtime, precision and threads). '
@@ -248,8 +301,21 @@ def _ops_section(breakdown: list[dict[str, Any]]) -> list[str]:
 def _summary_section(summary: list[dict[str, Any]]) -> list[str]:
     """Every config, its warnings and its failures."""
     parts: list[str] = []
-    parts.append('<h2 id="summary">All configs</h2>')
-    parts.append(table(summary, SUMMARY_TABLE, "summary"))
+    parts.append(f'<details id="summary"><summary>All configs ({len(summary)}, as in summary.csv)</summary>'
+                 + table(summary, SUMMARY_TABLE, "summary") + '<p class="small">CV = std / mean of every timed '
+                 'run (one slow run raises it); gap to fp32 ref = the fp32 reference top-1 minus the measured '
+                 'one, points.</p></details>')
+    failed = [r for r in summary if r.get("status") not in (Status.OK, None) and r.get("error")]
+    if failed:
+        parts.append('<h2 id="failures">Failures</h2><ul>' + "".join(
+            f'<li class="bad"><b>{escape(r["label"])}</b> ({escape(str(r["status"]))}): '
+            f'{escape(str(r["error"]))}</li>' for r in failed) + "</ul>")
+    return parts
+
+
+def _warnings_section(summary: list[dict[str, Any]]) -> list[str]:
+    """Every config's warnings with what to do."""
+    parts: list[str] = []
     warned = [r for r in summary if r.get("warning_text")]
     parts.append('<h2 id="warnings">Warnings</h2>')
     if warned:
@@ -259,11 +325,6 @@ def _summary_section(summary: list[dict[str, Any]]) -> list[str]:
             for r in warned) + "</ul>")
     else:
         parts.append("<p>None.</p>")
-    failed = [r for r in summary if r.get("status") not in (Status.OK, None) and r.get("error")]
-    if failed:
-        parts.append('<h2 id="failures">Failures</h2><ul>' + "".join(
-            f'<li class="bad"><b>{escape(r["label"])}</b> ({escape(str(r["status"]))}): '
-            f'{escape(str(r["error"]))}</li>' for r in failed) + "</ul>")
     return parts
 
 
@@ -279,5 +340,7 @@ def _accuracy_points(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = "/".join(str(r.get(k)) for k in ("device", "family", "runtime", "precision", "threads"))
         pts.append({"label": r["label"], "twin": r.get("twin"), "latency_ms": float(r["median_ms"]),
                     "accuracy_pct": float(r["accuracy_pct"]), "pair_key": key if r.get("family") else None,
-                    "short": f"{r.get('runtime')} {r.get('precision')} t{r.get('threads')}"})
+                    # twins are joined by a line and coloured by twin; other models are named
+                    "short": (f"{r.get('runtime')} {r.get('precision')} t{r.get('threads')}" if r.get("family")
+                              else f"{r.get('model')} {r.get('runtime')} t{r.get('threads')}")})
     return pts

@@ -3,8 +3,11 @@ precision, threads), with the measured speedup next to what the multiply-adds pr
 zoo family's two models, or two models a profile declares as a pair ([[pairs]]: the plan gives them
 the pair's name as family), so a declared pair gets every column a zoo pair gets.
 
-  speedup          median(standard) / median(separable), pooled over trials, with a 95% bootstrap
-                   interval (harness.stats: trials, then iterations)
+  speedup          the headline: standard over separable at each twin's fast speed state, the ratio
+                   of geometric means of per-trial medians, Welch t 95% interval (harness.states); no
+                   interval with one trial per twin (the noise inside one process is not a CI)
+  pooled_speedup   median(standard) / median(separable), pooled over trials, with a 95% bootstrap
+                   interval (harness.stats: trials, then iterations); called `speedup` before
   trial_speedup    median over trials k of median(standard_k) / median(separable_k): the jobs of
                    trial k ran in the same time window, so this ratio cancels most of the drift
                    (harness.stats; its bootstrap interval in trial_speedup_ci_low/high)
@@ -14,8 +17,10 @@ the pair's name as family), so a declared pair gets every column a zoo pair gets
   formula_ratio    1/N + 1/Dk^2 weighted by each block's standard-conv MACs (from the graph of the
                    separable twin at the input shapes it ran at, ONNX first, else the family's layer
                    plan); empty when the separable graph has no depthwise blocks
-  efficiency       speedup / (1 / mac_ratio): 1.0 when the time falls as much as the MACs do
-  accuracy_gap_pts standard minus separable top-1, in points (measured; the reference when not)
+  efficiency       speedup / (1 / mac_ratio), a fraction: 1.0 when the time falls as much as the MACs do
+                   (pooled_efficiency: the same on pooled_speedup, called `efficiency` before)
+  accuracy_gap_pts standard minus separable top-1, in points (measured; the reference when not), with
+                   its source in words, a paired interval and McNemar's exact test (harness.report.gap)
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..stats import median_window_ratio, ratio_of_medians, trials_by_config
+from .gap import GAP_COLUMNS, gap_columns
 from ..zoo.analyze import DEPTHWISE, POINTWISE, STANDARD
 
 PAIR_KEYS = ("device", "family", "runtime", "precision", "threads", "xnnpack")
@@ -32,12 +38,15 @@ PAIR_KEYS = ("device", "family", "runtime", "precision", "threads", "xnnpack")
 PAIRS_COLUMNS = [
     "device", "family", "runtime", "precision", "threads", "separable_config", "standard_config",
     "separable_median_ms", "standard_median_ms", "speedup", "speedup_ci_low", "speedup_ci_high",
+    "speedup_method", "speedup_ci_note", "pooled_speedup", "pooled_speedup_ci_low", "pooled_speedup_ci_high",
     "trial_speedup", "trial_speedup_ci_low", "trial_speedup_ci_high", "trial_speedup_min",
-    "trial_speedup_max", "trials_paired", "best_speedup",
+    "trial_speedup_max", "trials_paired", "trials_separable", "trials_standard",
+    "speed_states_separable", "speed_states_standard", "best_speedup",
     "separable_macs", "standard_macs", "mac_ratio", "theoretical_speedup", "formula_ratio",
-    "formula_source", "formula_n_min", "formula_n_max", "formula_dk", "efficiency",
+    "formula_source", "formula_n_min", "formula_n_max", "formula_dk", "efficiency", "pooled_efficiency",
     "params_ratio", "peak_rss_ratio", "model_bytes_ratio",
     "separable_accuracy_pct", "standard_accuracy_pct", "accuracy_gap_pts", "accuracy_source",
+    *GAP_COLUMNS,
     "separable_depthwise_time_pct", "separable_depthwise_mac_pct", "separable_pointwise_time_pct",
     "separable_pointwise_mac_pct", "separable_depthwise_gmacs", "separable_pointwise_gmacs",
     "standard_conv_gmacs", "warnings",
@@ -127,6 +136,33 @@ def _kind_stat(breakdown: list[dict[str, Any]], config_id: str, kind: str, col: 
     return None
 
 
+SPEEDUP_METHOD = "fast-state geometric mean of trial medians"
+ONE_TRIAL_NOTE = "within-process only: 1 trial per twin, no 95% CI"
+
+
+def trial_medians(trials: dict[int, list[float]]) -> list[float]:
+    """The median latency of each trial (ns), in trial order."""
+    import numpy as np
+
+    return [float(np.median(trials[k])) for k in sorted(trials) if len(trials[k])]
+
+
+def headline_columns(std_trials: dict[int, list[float]], sep_trials: dict[int, list[float]]) -> dict[str, Any]:
+    """The pair's headline speedup (harness.states.fast_state_speedup) and its honesty notes."""
+    from ..states import fast_state_speedup
+
+    sep_m, std_m = trial_medians(sep_trials), trial_medians(std_trials)
+    h = fast_state_speedup(sep_m, std_m)
+    note = None
+    if h.speedup is not None and h.ci_low is None:
+        note = ONE_TRIAL_NOTE if min(len(sep_m), len(std_m)) <= 1 else "no 95% CI: 1 fast-state trial on a side"
+    return {"speedup": h.speedup, "speedup_ci_low": h.ci_low, "speedup_ci_high": h.ci_high,
+            "speedup_method": SPEEDUP_METHOD if h.speedup is not None else None, "speedup_ci_note": note,
+            "trials_separable": len(sep_m), "trials_standard": len(std_m),
+            "speed_states_separable": h.sep_states.describe() or None,
+            "speed_states_standard": h.std_states.describe() or None}
+
+
 def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str, Any]] | None = None):
     """One row per (separable, standard) pair found in the summary; columns PAIRS_COLUMNS."""
     import pandas as pd
@@ -154,7 +190,8 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
             **{k: _norm(sep.get(k)) for k in PAIR_KEYS if k != "xnnpack"},
             "separable_config": sep["config_id"], "standard_config": std["config_id"],
             "separable_median_ms": _num(sep.get("median_ms")), "standard_median_ms": _num(std.get("median_ms")),
-            "speedup": est.ratio, "speedup_ci_low": est.ci_low, "speedup_ci_high": est.ci_high,
+            **headline_columns(num, den),
+            "pooled_speedup": est.ratio, "pooled_speedup_ci_low": est.ci_low, "pooled_speedup_ci_high": est.ci_high,
             "trial_speedup": win.ratio, "trial_speedup_ci_low": win.ci_low, "trial_speedup_ci_high": win.ci_high,
             "trial_speedup_min": min(win.per_window) if win.per_window else None,
             "trial_speedup_max": max(win.per_window) if win.per_window else None, "trials_paired": win.windows,
@@ -164,7 +201,7 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
             "formula_ratio": formula.get("formula_ratio"), "formula_source": formula.get("source"),
             "formula_n_min": formula.get("n_min"), "formula_n_max": formula.get("n_max"),
             "formula_dk": formula.get("dk"),
-            "efficiency": est.ratio * mac_ratio if est.ratio is not None and mac_ratio else None,
+            "pooled_efficiency": est.ratio * mac_ratio if est.ratio is not None and mac_ratio else None,
             "params_ratio": _ratio(sep.get("params"), std.get("params")),
             "peak_rss_ratio": _ratio(sep.get("peak_rss_mb"), std.get("peak_rss_mb")),
             "model_bytes_ratio": _ratio(sep.get("model_bytes"), std.get("model_bytes")),
@@ -180,5 +217,7 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
             "standard_conv_gmacs": _kind_stat(breakdown, std["config_id"], STANDARD, "gmacs_per_s"),
             "warnings": ";".join(warns) or None,
         }
+        row.update(gap_columns(sep["config_id"], std["config_id"], acc_src, sep.get("precision"), records, cache))
+        row["efficiency"] = row["speedup"] * mac_ratio if row.get("speedup") is not None and mac_ratio else None
         out.append(row)
     return pd.DataFrame(out, columns=PAIRS_COLUMNS)

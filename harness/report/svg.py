@@ -166,51 +166,60 @@ def latency_boxes(items: Sequence[tuple[str, str | None, Sequence[float]]], widt
 
 
 def speedup_vs_theory(points: Sequence[dict], width: int = 640, height: int | None = None) -> str:
-    """Measured speedup (with its 95% interval) against the MAC-predicted speedup, one point per pair;
-    the diagonal is 'time falls as much as the MACs'. A legend on the right names the pairs."""
-    left, top, bottom = 70, 16, 56
-    height = height or max(380, 46 * len(points) + 40)
-    plot_right = width - 230
-    xs_v = [p["theory"] for p in points]
-    ys_v = [v for p in points for v in (p["speedup"], p.get("lo") or p["speedup"], p.get("hi") or p["speedup"])]
-    lo = min(min(xs_v), min(ys_v), 1.0)
-    hi = max(max(xs_v), max(ys_v))
-    lo, hi = _padded(lo, hi, log=True, frac=0.1)
+    """A dot plot with one labelled row per pair (grouped under its family, rows named by runtime,
+    precision and threads): the measured speedup as a dot with its 95% interval, the MAC ratio's
+    prediction as an open diamond on the same row, and the numbers at the right. Labels sit on their own
+    rows, so they never overlap, for one family or many."""
+    row_h, head_h, top, bottom = 22, 20, 10, 44
+    groups: dict[str, list[dict]] = {}
+    for p in points:
+        groups.setdefault(p.get("family") or p["label"], []).append(p)
+    labels = [p.get("setting") or p["label"] for p in points]
+    left = _label_margin(labels, lo=130, hi=260) + 10
+    right_txt = 118
+    plot_right = width - right_txt
+    height = height or top + bottom + head_h * len(groups) + row_h * len(points)
+    vals = [v for p in points for v in (p["speedup"], p["theory"], p.get("lo") or p["speedup"],
+                                        p.get("hi") or p["speedup"])]
+    lo, hi = _padded(min(min(vals), 1.0), max(vals), log=True, frac=0.08)
     xs = Scale(lo, hi, left, plot_right, log=True)
-    ys = Scale(lo, hi, height - bottom, top, log=True)
     out = _open("speedup", width, height, "Measured speedup against the MAC ratio's prediction")
-    out += _y_axis(ys, left, "measured speedup (standard / separable)", plot_right)
-    out += _x_axis(xs, height - bottom, "predicted speedup = 1 / MAC ratio (log)", width)
-    out.append(f'<line class="theory" x1="{xs(lo):.1f}" y1="{ys(lo):.1f}" x2="{xs(hi):.1f}" y2="{ys(hi):.1f}" '
-               f'stroke="#888" stroke-dasharray="5 4"><title>measured = predicted</title></line>')
-    out.append(f'<line x1="{xs(lo):.1f}" y1="{ys(1):.1f}" x2="{xs(hi):.1f}" y2="{ys(1):.1f}" stroke="#bbb"/>')
-    out.append(f'<text x="{xs(hi) - 4:.1f}" y="{ys(hi) + 16:.1f}" text-anchor="end" fill="#777" '
-               f'font-size="11">measured = predicted</text>')
-    out.append(f'<text x="{xs(lo) + 6:.1f}" y="{ys(1) - 5:.1f}" text-anchor="start" fill="#999" '
-               f'font-size="11">no speedup</text>')
-    palette = ["#1f6fb4", "#c2412d", "#2e8b57", "#8e44ad", "#e6a03b", "#17a2b8", "#555", "#b5179e"]
-    for i, p in enumerate(points):
-        c = palette[i % len(palette)]
-        x, y = xs(p["theory"]), ys(p["speedup"])
-        tip = (f"{p['label']}: measured {p['speedup']:.2f}x"
-               + (f" (95% CI {p['lo']:.2f}-{p['hi']:.2f})" if p.get("lo") else "")
-               + f", predicted {p['theory']:.2f}x, efficiency {p['speedup'] / p['theory']:.0%}")
-        out.append(f'<g class="pair"><title>{escape(tip)}</title>')
-        if p.get("lo") and p.get("hi"):
-            out.append(f'<line x1="{x:.1f}" y1="{ys(p["lo"]):.1f}" x2="{x:.1f}" y2="{ys(p["hi"]):.1f}" '
-                       f'stroke="{c}" stroke-width="2"/>')
-        out.append(f'<circle class="pair-point" cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{c}" fill-opacity="0.9"/>')
-        ly = top + 10 + 46 * i
-        if ly < height - 20:
-            room = width - plot_right - 40
-            out.append(f'<circle cx="{plot_right + 24:.1f}" cy="{ly:.1f}" r="5" fill="{c}"/>'
-                       f'<text x="{plot_right + 34:.1f}" y="{ly + 4:.1f}" fill="#222">'
-                       f'{escape(_fit(p.get("family") or p["label"], room))}</text>'
-                       f'<text x="{plot_right + 34:.1f}" y="{ly + 17:.1f}" fill="#444" font-size="11">'
-                       f'{escape(_fit(p.get("setting") or "", room))}</text>'
-                       f'<text x="{plot_right + 34:.1f}" y="{ly + 30:.1f}" fill="#666" font-size="11">'
-                       f'{p["speedup"]:.2f}x of {p["theory"]:.2f}x ({p["speedup"] / p["theory"]:.0%})</text>')
-        out.append("</g>")
+    axis_y = height - bottom + 6
+    for t in xs.ticks():
+        out.append(f'<line x1="{xs(t):.1f}" y1="{top:.1f}" x2="{xs(t):.1f}" y2="{axis_y:.1f}" stroke="#eee"/>')
+    out += _x_axis(xs, axis_y, "speedup, standard / separable (log); \u25CF measured with 95% CI, "
+                   "\u25C7 predicted by the MAC ratio", width)
+    out.append(f'<line x1="{xs(1):.1f}" y1="{top:.1f}" x2="{xs(1):.1f}" y2="{axis_y:.1f}" stroke="#bbb" '
+               f'stroke-dasharray="3 3"><title>no speedup</title></line>')
+    y = top
+    for family, members in groups.items():
+        out.append(f'<text class="group" x="4" y="{y + 14:.1f}" fill="#111" font-weight="600">'
+                   f'{escape(_fit(family, width - 8))}</text>')
+        y += head_h
+        for i, p in enumerate(members):
+            cy = y + row_h / 2
+            if i % 2 == 0:
+                out.append(f'<rect x="0" y="{y:.1f}" width="{width}" height="{row_h}" fill="#f6f8fb"/>')
+            x, tx = xs(p["speedup"]), xs(p["theory"])
+            c = "#1f6fb4" if p["speedup"] >= 1 else "#b00020"
+            eff = p["speedup"] / p["theory"]
+            tip = (f"{p['label']}: measured {p['speedup']:.2f}x"
+                   + (f" (95% CI {p['lo']:.2f}-{p['hi']:.2f})" if p.get("lo") else " (no 95% CI)")
+                   + f", predicted {p['theory']:.2f}x, efficiency {eff:.2f}")
+            out.append(f'<g class="pair" data-label="{escape(p["label"])}"><title>{escape(tip)}</title>')
+            out.append(f'<text class="row-label" x="{left - 8:.1f}" y="{cy + 4:.1f}" text-anchor="end" '
+                       f'fill="#222">{escape(_fit(p.get("setting") or p["label"], left - 10))}</text>')
+            out.append(f'<line x1="{min(x, tx):.1f}" y1="{cy:.1f}" x2="{max(x, tx):.1f}" y2="{cy:.1f}" '
+                       f'stroke="#ccc"/>')
+            out.append(f'<path class="theory" d="M{tx:.1f} {cy - 5:.1f} L{tx + 5:.1f} {cy:.1f} L{tx:.1f} '
+                       f'{cy + 5:.1f} L{tx - 5:.1f} {cy:.1f} Z" fill="#fff" stroke="#555" stroke-width="1.5"/>')
+            if p.get("lo") and p.get("hi"):
+                out.append(f'<line class="ci" x1="{xs(p["lo"]):.1f}" y1="{cy:.1f}" x2="{xs(p["hi"]):.1f}" '
+                           f'y2="{cy:.1f}" stroke="{c}" stroke-width="3" stroke-opacity="0.55"/>')
+            out.append(f'<circle class="pair-point" cx="{x:.1f}" cy="{cy:.1f}" r="5" fill="{c}"/>')
+            out.append(f'<text x="{plot_right + 8:.1f}" y="{cy + 4:.1f}" fill="#444" font-size="11">'
+                       f'{p["speedup"]:.2f}x of {p["theory"]:.2f}x</text></g>')
+            y += row_h
     out.append("</svg>")
     return "\n".join(out)
 
@@ -243,11 +252,16 @@ def accuracy_vs_latency(points: Sequence[dict], width: int = 500, height: int = 
                    f'r="5" fill="{c}" fill-opacity="0.85"><title>{escape(tip)}</title></circle>')
         if p.get("short") and p.get("twin") != "standard":
             x, y = xs(p["latency_ms"]) + 7, ys(p["accuracy_pct"]) + 13
-            box = (x, y - 10, x + 5.6 * len(p["short"]), y + 2)  # ~5.6 px per character at 10 px
+            text_w = 5.6 * len(p["short"])  # ~5.6 px per character at 10 px
+            anchor = "start"
+            if x + text_w > width - 4:  # it would be clipped at the right: put it left of the point
+                x, anchor = x - 14, "end"
+            box = (x - text_w, y - 10, x, y + 2) if anchor == "end" else (x, y - 10, x + text_w, y + 2)
             if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
                 continue  # it would overprint another label: the point keeps its tooltip
             placed.append(box)
-            out.append(f'<text x="{x:.1f}" y="{y:.1f}" fill="#555" font-size="10">{escape(p["short"])}</text>')
+            out.append(f'<text class="acc-label" x="{x:.1f}" y="{y:.1f}" fill="#555" font-size="10" '
+                       f'text-anchor="{anchor}">{escape(p["short"])}</text>')
     lx = left + 10
     for i, (twin, c) in enumerate((("separable", TWIN_COLORS["separable"]), ("standard", TWIN_COLORS["standard"]))):
         out.append(f'<circle cx="{lx + 110 * i:.1f}" cy="{top + 8}" r="5" fill="{c}"/>'

@@ -58,6 +58,31 @@ MESSAGES = {
                    "as a functional check and measure on the real device",
 }
 
+# what to do, in a few words, for the terminal's end-of-run summary (MESSAGES has the whole advice)
+SHORT = {
+    Warn.HIGH_CV: "runs disturbed: close other programs, pin cores, performance governor",
+    Warn.MAX_OUTLIER: "a run was interrupted: read p90/p99, rerun on a quiet machine",
+    Warn.FEW_RUNS: "too few timed runs: raise min_runs/min_time_s or drop --quick",
+    Warn.FIRST_RUN_SLOW: "warm-up too short: raise warmup_runs/warmup_time_s",
+    Warn.TRIALS_DISAGREE: "trials disagree: trust the pairs' headline over absolute times, run more trials",
+    Warn.GOVERNOR: "governor not performance: cpupower frequency-set -g performance",
+    Warn.THROTTLED: "device throttled: cool it, check the power supply, rerun",
+    Warn.EMULATED: "emulated: a functional check, not a device latency",
+}
+
+
+def top_reasons(codes: Iterable[Any], limit: int = 3) -> list[tuple[str, int, str]]:
+    """(code, configs carrying it, what to do) for the most frequent warning codes of a summary's
+    `warnings` column, most frequent first."""
+    counts: dict[str, int] = {}
+    for c in codes:
+        for code in {w for w in str(c or "").split(";") if w and w != "nan"}:
+            counts[code] = counts.get(code, 0) + 1
+    by_code = {w.value: w for w in Warn}
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    return [(code, n, SHORT[by_code[code]] if code in by_code else "") for code, n in ranked]
+
+
 THROTTLE_NOW_BITS = 0x7  # under-voltage, frequency capped, throttled (Raspberry Pi get_throttled)
 
 

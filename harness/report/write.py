@@ -26,12 +26,13 @@ def report_run(run_dir: Path, html: bool = True, stream: TextIO | None = None) -
     meta, records, skipped = read_run_and_skipped(run_dir)
     summary = summarize_records(records)
     notes = [f"{RECORDS_FILE} line {lineno} was skipped: {why}" for lineno, why in skipped]
-    outputs = write_report(run_dir, meta, records, summary, html=html, notes=notes, stream=stream)
-    print(format_table(summary), file=stream)
+    print(format_table(summary), file=stream)  # the configs first; the pairs (the answer) come last
+    print("CV % = std / mean of every timed run (one slow run raises it; above 10% is flagged); "
+          "gap to fp32 ref = fp32 reference top-1 minus measured, points", file=stream)
     if meta.get("status") not in (None, "complete"):
         print(f"note: this run is {meta.get('status')}; the table shows the jobs recorded so far",
               file=stream)
-    return outputs
+    return write_report(run_dir, meta, records, summary, html=html, notes=notes, stream=stream)
 
 
 def write_report(run_dir: Path, meta: dict[str, Any], records: list[dict[str, Any]], summary,
