@@ -20,7 +20,6 @@ from ..errors import DeviceError, DeviceLost
 from ..records import Status
 from ..util import tail
 from .base import CommandResult
-from .probe import job_temperature_fields as temperature_fields
 
 JOB_FILE = "job.json"
 OUT_FILE = "out.json"
@@ -29,6 +28,8 @@ OUTPUT_KEYS = ("profile_ops_path", "save_outputs_path")  # files the runner writ
 # Exits of a runner stopped by `timeout` on the device (TERM, then KILL).
 DEADLINE_EXITS = (124, 137)
 ERROR_TAIL_CHARS = 1500
+# What a job's record gains from the readings taken just before and just after it.
+JOB_TEMPERATURE_KEYS = ("temp_before_c", "temp_after_c", "throttled_before", "throttled_after")
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,9 @@ def execute_job(job: Mapping[str, Any], timeout: float, *, label: str, job_dir: 
         except DeviceError:
             pass  # the runner says in its result why it wrote nothing
     if launched.temps is not None:
-        record.update(temperature_fields(*launched.temps))
+        record.update(job_temperature_fields(*launched.temps))
     elif temperature is not None:
-        record.update(temperature_fields(before, temperature()))
+        record.update(job_temperature_fields(before, temperature()))
     return record
 
 
@@ -167,3 +168,15 @@ def _json_or_none(text: str | None) -> Any:
         return json.loads(text)
     except ValueError:
         return None
+
+
+def job_temperature_fields(before: Mapping[str, Any] | None,
+                           after: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Flat record fields from two quick readings; None where a reading is missing."""
+    before, after = before or {}, after or {}
+    return {
+        "temp_before_c": before.get("temp_c"),
+        "temp_after_c": after.get("temp_c"),
+        "throttled_before": before.get("throttled"),
+        "throttled_after": after.get("throttled"),
+    }

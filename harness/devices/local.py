@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import DeviceError
 from ..paths import REPO_ROOT
+from ..util import tail
 from .base import CommandResult, Device
 from .config import LocalConfig
 from .execute import JOB_FILE, OUT_FILE, Launch, describe_exit, execute_job
@@ -134,6 +135,35 @@ def launch_in(scratch: Path, job: dict[str, Any], run_runner: Any) -> Launch:
         shutil.rmtree(job_dir, ignore_errors=True)
 
 
+def probe_local(python: str | None = None, timeout: float = 60.0) -> dict[str, Any]:
+    """The full probe of this machine. In-process for the interpreter running the harness; another
+    `python` (the one a local profile runs jobs with) runs the script itself, so its versions count."""
+    from .probe import PROBE_SCRIPT, parse_probe_output, script
+
+    if python is None or _same_python(python):
+        return script.collect()
+    try:
+        proc = subprocess.run([python, str(PROBE_SCRIPT)], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+    except FileNotFoundError:
+        raise DeviceError(f"local: {python} not found; set python = ... in the profile to a Python 3 "
+                          "interpreter") from None
+    except subprocess.TimeoutExpired:
+        raise DeviceError(f"local: the probe with {python} took longer than {timeout:.0f}s") from None
+    if proc.returncode != 0:
+        raise DeviceError(f"local: the probe with {python} failed (exit {proc.returncode}): "
+                          f"{tail(proc.stderr.strip(), 500)}")
+    return parse_probe_output(proc.stdout, "local")
+
+
+def _same_python(python: str) -> bool:
+    found = shutil.which(python) or python
+    try:
+        return os.path.samefile(found, sys.executable) and Path(found).absolute() == Path(sys.executable).absolute()
+    except OSError:
+        return False
+
+
 class LocalDevice(Device):
     """This machine: the runner in a fresh `python -m harness.runner` per job."""
 
@@ -149,8 +179,6 @@ class LocalDevice(Device):
         self._children = Children()
 
     def probe(self) -> dict[str, Any]:
-        from .probe import probe_local
-
         return probe_local(self.python)
 
     def prepare(self, files: Sequence[Path]) -> dict[str, str]:
@@ -192,7 +220,7 @@ class LocalDevice(Device):
         return problems
 
     def execute(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
-        from .probe import temperature_local
+        from .probe.script import temperature
 
         env = dict(os.environ)
         # only the runner package (harness/__init__.py is import-free) is importable as harness
@@ -205,4 +233,4 @@ class LocalDevice(Device):
                 children=self._children))
 
         return execute_job(job, timeout, label=self.name, job_dir=str(self._scratch), cores=self.cores,
-                           launch=launch, temperature=temperature_local)
+                           launch=launch, temperature=temperature)

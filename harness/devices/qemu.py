@@ -97,14 +97,14 @@ class QemuDevice(Device):
     def probe(self) -> dict[str, Any]:
         """The device probe run by the emulated Python (arch, the emulated CPU from the sysroot's
         cpuinfo, sysroot versions), plus the emulation facts and the host doing the work."""
-        from .probe import PROBE_SCRIPT, parse_output
+        from .probe import PROBE_SCRIPT, parse_probe_output
 
         res = self.run(["python3", str(PROBE_SCRIPT)], 300)
         if not res.ok:
             what = "timed out" if res.timed_out else f"exit {res.returncode}"
             raise DeviceError(f"{self.name}: the probe failed under emulation ({what}): "
                               f"{tail(res.stderr.strip(), 1500)}")
-        info = parse_output(res.stdout, self.name)
+        info = parse_probe_output(res.stdout, self.name)
         qemu, _ = self._ready()
         host = arm64.host_info()
         info.update({
