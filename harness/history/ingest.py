@@ -19,7 +19,7 @@ from ..errors import RunDirError
 from ..records import latest_per_job, load_run, upgrade_record
 
 # Probe keys that identify a device: a change of any of them starts a new segment of every series.
-DEVICE_KEYS = ("board_model", "soc", "android_soc", "android_model", "cpu_model", "cpu_core_types",
+DEVICE_IDENTITY_KEYS = ("board_model", "soc", "android_soc", "android_model", "cpu_model", "cpu_core_types",
                "cpu_cores", "arch", "os_name", "os_version_id", "android_release", "emulated")
 # Record keys that identify what was measured beside the series name (a change is a boundary).
 CONFIG_KEYS = ("model_sha256", "runtime", "runtime_version", "runtime_impl", "precision", "threads",
@@ -45,7 +45,7 @@ def short_hash(obj: Any) -> str:
 def device_identity(probe: dict[str, Any] | None, emulated: bool | None) -> dict[str, Any]:
     """The probe fields that identify a device; RAM rounded to 256 MiB so a reboot does not count."""
     probe = probe or {}
-    ident = {k: probe.get(k) for k in DEVICE_KEYS}
+    ident = {k: probe.get(k) for k in DEVICE_IDENTITY_KEYS}
     if ident["emulated"] is None:
         ident["emulated"] = bool(emulated)
     ram = probe.get("ram_total_bytes")

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Iterable
 
-from ..zoo.analyze import DENSE, OTHER
-from .graph import KINDS, PASS_THROUGH, Graph, Layer
+from ..zoo.kinds import DENSE, LAYER_KINDS, OTHER
+from .graph import PASS_THROUGH, Graph, Layer
 
 PROFILE_CONV_OPS = {"Conv", "FusedConv", "NhwcFusedConv", "QLinearConv", "ConvInteger", "NhwcConv",
                     "QLinearConvTranspose"}
@@ -146,7 +146,7 @@ def breakdown(graph: Graph, op_profile: Iterable[dict[str, Any]]) -> list[dict[s
     known_t = sum(m.time_us for m in matches if m.layer is not None or _family(m.op_type) is None)
     macs_by_kind = graph.macs_by_kind()
     rows = []
-    for kind in KINDS:
+    for kind in LAYER_KINDS:
         ms = [m for m in matches if (m.layer.kind if m.layer is not None else OTHER) == kind]
         t = sum(m.time_us for m in ms)
         macs = macs_by_kind.get(kind, 0)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..stats import median_window_ratio, ratio_of_medians, trials_by_config
-from ..zoo.analyze import DEPTHWISE, POINTWISE, STANDARD
+from ..zoo.kinds import DEPTHWISE, POINTWISE, STANDARD
 
 PAIR_KEYS = ("device", "family", "runtime", "precision", "threads", "xnnpack")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ZooError
-from .analyze import KINDS
+from .kinds import LAYER_KINDS
 
 
 def human(n: float | None) -> str:
@@ -98,12 +98,12 @@ def parse_formats(text: str | None) -> list[tuple[str, str]] | None:
 
 def inspect_text(result: dict[str, Any]) -> str:
     rows = []
-    for kind in KINDS:
+    for kind in LAYER_KINDS:
         k = result["kinds"][kind]
         rows.append([kind, str(k["layers"]), human(k["macs"]), human(k["params"]),
                      f"{k['macs']:,}", f"{k['params']:,}"])
     t = result["total"]
-    rows.append(["total", str(sum(result["kinds"][k]["layers"] for k in KINDS)), human(t["macs"]),
+    rows.append(["total", str(sum(result["kinds"][k]["layers"] for k in LAYER_KINDS)), human(t["macs"]),
                  human(t["params"]), f"{t['macs']:,}", f"{t['params']:,}"])
     lines = [f"{result['path']} ({result['format']})",
              _table(["kind", "layers", "mult-adds", "params", "mult-adds (exact)", "params (exact)"],

@@ -27,7 +27,7 @@ from .transport import COMMAND_TIMEOUT_S, AdbTransport, reason_of
 
 DEFAULT_WORKDIR = ADB_DEFAULT_WORKDIR
 # The [device] keys an adb profile may use (the schema is config.AdbConfig).
-DEVICE_KEYS = (*COMMON_KEYS, *AdbConfig.KEYS)
+PROFILE_KEYS = (*COMMON_KEYS, *AdbConfig.KEYS)
 
 
 class AdbDevice(AdbTransport, Device):
