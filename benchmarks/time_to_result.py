@@ -29,7 +29,7 @@ from typing import Any
 import benchlib as B
 
 from harness.profiles import parse_profile
-from harness.ratios import median_window_ratio, trials_of
+from harness.stats import median_window_ratio, trials_of
 from harness.runner.measure import median_ci_rel
 
 DEMO = {"models": ["digits"], "runtimes": ["onnxruntime", "tflite"], "precisions": ["fp32", "int8"],

@@ -23,8 +23,8 @@ from ..manifest import (
     LOCAL_MANIFEST_FILE,
     MANIFEST_FILE,
     MANIFEST_SCHEMA_VERSION,
-    sha256_file,
 )
+from ..util import sha256_file
 from .config import FORMATS, TWINS, Family, load_zoo, select
 
 EXT = {"onnx": "onnx", "tflite": "tflite"}
