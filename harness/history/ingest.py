@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunDirError
-from ..records import latest_per_job, load_run, upgrade_record
+from ..records import Status, latest_per_job, load_run, upgrade_record
 
 # Probe keys that identify a device: a change of any of them starts a new segment of every series.
 DEVICE_IDENTITY_KEYS = ("board_model", "soc", "android_soc", "android_model", "cpu_model", "cpu_core_types",
@@ -103,7 +103,7 @@ def config_points(records: list[dict[str, Any]], devices: dict[str, dict[str, An
     """One latency point per (device, series) of finished perf records."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for rec in records:
-        if rec.get("status") != "ok" or rec.get("mode", "perf") != "perf":
+        if rec.get("status") != Status.OK or rec.get("mode", "perf") != "perf":
             continue
         device = str(rec.get("device") or "imported")
         groups.setdefault((device, series_name(rec, device)), []).append(rec)

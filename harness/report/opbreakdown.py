@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Iterable
 
+from ..records import Status
 from ..zoo.kinds import DENSE, LAYER_KINDS, OTHER
 from .graph import PASS_THROUGH, Graph, Layer
 
@@ -164,7 +165,7 @@ def breakdown(graph: Graph, op_profile: Iterable[dict[str, Any]]) -> list[dict[s
 
 def profile_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The ok profile-mode records that carry an op profile."""
-    return [r for r in records if r.get("mode") == "profile" and r.get("status") == "ok" and r.get("op_profile")]
+    return [r for r in records if r.get("mode") == "profile" and r.get("status") == Status.OK and r.get("op_profile")]
 
 
 def run_breakdown(records: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
