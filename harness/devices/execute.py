@@ -9,7 +9,6 @@ shape (`failure`).
 
 from __future__ import annotations
 
-import json
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Any
 
 from ..errors import DeviceError, DeviceLost
 from ..records import Status
-from ..util import tail
+from ..util import json_or_none, tail
 from .base import CommandResult
 
 JOB_FILE = "job.json"
@@ -105,7 +104,7 @@ def read_result(launch: Launch, *, label: str, timeout: float, deadline_exits: S
                 hint: Callable[[str], str] | None = None) -> dict[str, Any]:
     """The runner's result from out.json, or a failure carrying the exit and the tail of stderr."""
     res = launch.res
-    record = _json_or_none(launch.out_text) if not res.timed_out else None
+    record = json_or_none(launch.out_text) if not res.timed_out else None
     if isinstance(record, dict) and record.get("status"):
         if record["status"] != Status.OK:
             if record.get("error") and hint:
@@ -159,15 +158,6 @@ def execute_job(job: Mapping[str, Any], timeout: float, *, label: str, job_dir: 
     elif temperature is not None:
         record.update(job_temperature_fields(before, temperature()))
     return record
-
-
-def _json_or_none(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 def job_temperature_fields(before: Mapping[str, Any] | None,

@@ -92,21 +92,12 @@ def _mac_behind(graph: Graph, layer: Layer, depth: int = 6) -> Layer | None:
 def _resolve(graph: Graph, node: str, op_type: str | None) -> tuple[Layer | None, str]:
     fam = _family(op_type)
     for cand in _candidates(node):
-        layer = graph.by_name.get(cand)
-        if layer is not None:
-            if fam is None:
-                return layer, "name"
-            mac = _mac_behind(graph, layer)
-            if mac is not None:
-                return mac, "name"
-        if cand in graph.producer:
-            layer = graph.by_name.get(graph.producer[cand])
-            if layer is not None:
-                if fam is None:
-                    return layer, "tensor"
-                mac = _mac_behind(graph, layer)
-                if mac is not None:
-                    return mac, "tensor"
+        producer = graph.producer.get(cand)
+        by_tensor = graph.by_name.get(producer) if producer is not None else None
+        for layer, how in ((graph.by_name.get(cand), "name"), (by_tensor, "tensor")):
+            found = layer if layer is None or fam is None else _mac_behind(graph, layer)
+            if found is not None:
+                return found, how
     return None, "unmatched"
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from ...errors import DeviceError
 from ...paths import REPO_ROOT
-from ...util import tail
+from ...util import json_or_none, tail
 from .. import probe as probe_mod
 from ..base import CommandResult, Device
 from ..config import SshConfig
@@ -38,7 +38,7 @@ from ..execute import DEADLINE_EXITS, Launch, execute_job
 from ..sync import Sync, SyncReport, Upload
 from . import remote as scripts
 from .check import MIN_FREE_BYTES, check_device, with_install_hint
-from .remote import EXIT_WORKDIR, confine, json_or_none, parse_df_free, parse_sha256sum, split_sections
+from .remote import EXIT_WORKDIR, confine, parse_df_free, parse_sha256sum, split_sections
 from .transport import SshError, SshTransport
 
 COMMAND_TIMEOUT_S = 120.0          # short housekeeping calls (hashing, mkdir, probe)
