@@ -159,7 +159,7 @@ def profile_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if r.get("mode") == "profile" and r.get("status") == Status.OK and r.get("op_profile")]
 
 
-def run_breakdown(records: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
+def breakdown_rows(records: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
     """Breakdown rows for every profiled config of a run; what cannot be joined goes to notes."""
     from pathlib import Path
 
