@@ -19,6 +19,7 @@ if str(REPO) not in sys.path:  # run from a checkout without installing
 
 from harness.devices.local import LocalDevice  # noqa: E402
 from harness.manifest import load_manifest  # noqa: E402
+from harness.records import Status  # noqa: E402
 
 RUNTIME_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}
 
@@ -95,7 +96,7 @@ class Runner:
         res = self.device.execute(job_dict, timeout)
         res["wall_s"] = time.monotonic() - t0
         res["load"] = load()
-        if res.get("status") != "ok":
+        if res.get("status") != Status.OK:
             raise SystemExit(f"runner job failed ({job_dict['model_path']}, {job_dict['mode']}): "
                              f"{res.get('error')}")
         return res

@@ -26,6 +26,7 @@ import benchlib as B
 
 from harness.history.ingest import Ingested, pair_points, short_hash
 from harness.history.store import open_store
+from harness.records import Status
 
 MB = 2**20
 
@@ -78,7 +79,7 @@ def run_folder(folder: Path, configs: int) -> Path:
         for c in range(configs):
             family, twin = f"fam{c // 2}", ("separable", "standard")[c % 2]
             for trial in range(2):
-                rec = {"status": "ok", "mode": "perf", "device": "board", "trial": trial, "family": family,
+                rec = {"status": Status.OK.value, "mode": "perf", "device": "board", "trial": trial, "family": family,
                        "twin": twin, "model": f"{family}-{twin}", "runtime": "onnxruntime",
                        "runtime_impl": "onnxruntime", "runtime_version": "1.32.0", "precision": "fp32",
                        "threads": 1, "xnnpack": None, "model_sha256": short_hash([family, twin]),

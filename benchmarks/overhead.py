@@ -90,7 +90,7 @@ def _paired(a: Any, b: Any, k: int, pairs: int) -> tuple[list[float], list[float
 
 
 def _median_ci(values: list[float]) -> tuple[float, float, float]:
-    from harness.ratios import order_statistic_interval
+    from harness.stats import order_statistic_interval
 
     lo, hi, _ = order_statistic_interval(values)
     return B.median(values), lo, hi

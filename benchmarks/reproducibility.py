@@ -3,7 +3,7 @@ ONNX Runtime and under LiteRT) from separate invocations, and how far apart they
 
   edgebench   `edgebench run devices/local.toml` on the pair: trials interleaved across the four configs
               (each trial a fresh process), the stopping rule of the profile, and the speedup taken as
-              the median of the per-trial ratios (harness.ratios, with its 95% bootstrap interval).
+              the median of the per-trial ratios (harness.stats, with its 95% bootstrap interval).
   naive       as TFLite's benchmark_model is used: one config after the other, each once, a warm-up of
               1 run and 0.5 s, then fixed 50 runs and at least 1 s; speedup = ratio of the two medians.
               (The real runner does the timing, so only the method differs.)
@@ -24,7 +24,7 @@ from typing import Any
 
 import benchlib as B
 
-from harness.ratios import median_window_ratio, trials_of
+from harness.stats import median_window_ratio, trials_of
 
 RUNTIMES = {"onnxruntime": "onnx", "tflite": "tflite"}
 NAIVE_WARMUP = (1, 0.5)

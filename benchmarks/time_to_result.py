@@ -29,7 +29,8 @@ from typing import Any
 import benchlib as B
 
 from harness.profiles import parse_profile
-from harness.ratios import median_window_ratio, trials_of
+from harness.records import Status
+from harness.stats import median_window_ratio, trials_of
 from harness.runner.measure import median_ci_rel
 
 DEMO = {"models": ["digits"], "runtimes": ["onnxruntime", "tflite"], "precisions": ["fp32", "int8"],
@@ -88,7 +89,7 @@ def edgebench_run(tmp: Path, name: str, matrix: dict[str, Any], report: bool, ti
         args.append("--no-report")
     wall, _ = B.run_cli(args, timeout=timeout)
     recs = [r for r in B.read_records(tmp / "results" / name) if r.get("mode") == "perf"]
-    bad = [r for r in recs if r.get("status") != "ok"]
+    bad = [r for r in recs if r.get("status") != Status.OK]
     if bad:
         raise SystemExit(f"{name}: {len(bad)} perf jobs failed, e.g. {bad[0].get('error')}")
     return wall, B.load(), recs

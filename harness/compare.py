@@ -28,7 +28,6 @@ from .util import text_table
 
 COMPARE_COLUMNS = ["config_id", "mark", "median_a_ms", "median_b_ms", "ratio", "ci_low", "ci_high",
                    "trial_ratio", "trials_a", "trials_b", "status_a", "status_b", "note"]
-DEVICE_KEYS = COMPARABLE_PROBE_KEYS  # device probe keys two runs must share (harness.keys)
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def load(run_dir: Path | str, label: str) -> RunData:
 def _device_difference(a: RunData, b: RunData, device: str | None) -> str | None:
     pa = (a.meta.get("devices") or {}).get(device) or {}
     pb = (b.meta.get("devices") or {}).get(device) or {}
-    for key in DEVICE_KEYS:
+    for key in COMPARABLE_PROBE_KEYS:
         if pa.get(key) is not None and pb.get(key) is not None and pa.get(key) != pb.get(key):
             return f"device {key} differs: {pa.get(key)} vs {pb.get(key)}"
     return None

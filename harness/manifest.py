@@ -30,7 +30,7 @@ from typing import Any
 
 from .errors import ZooError
 from .paths import zoo_dir
-from .util import sha256_file  # noqa: F401  (re-exported: zoo and orchestrate import it from here)
+from .util import sha256_file
 
 MANIFEST_SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"

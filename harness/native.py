@@ -19,11 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HarnessError
-from .native_output import (  # noqa: F401  (the parsers, imported from here by the adb device)
-    PARSERS, SUMMARY_KEYS, TOOL_RUNTIME, TOOLS, NativeOutputError, empty_record, parse_benchmark_model,
-    parse_onnxruntime_perf_test, parse_output,
-)
-from .native_profile import parse_ort_profile  # noqa: F401
+from .native_output import TOOL_RUNTIME, NativeOutputError
 
 RUNTIME_TOOL = {v: k for k, v in TOOL_RUNTIME.items()}
 

@@ -20,6 +20,7 @@ else:  # pragma: no cover
 from .devices.config import SCHEMAS as DEVICE_SCHEMAS
 from .devices.config import device_keys
 from .errors import ProfileError
+from .util import unknown_key_hint
 
 RUNTIMES = ("onnxruntime", "tflite")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -142,10 +143,7 @@ def _type_name(t: Any) -> str:
 def _check_table(path: Path, text: str, table: str, data: dict, allowed: dict, problems: list[str]) -> None:
     for key, value in data.items():
         if key not in allowed:
-            import difflib
-
-            close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(sorted(allowed))}"
+            hint = unknown_key_hint(key, sorted(allowed))
             problems.append(f"{_where(path, text, table, key)}: unknown key {table}.{key}{hint}")
             continue
         typ = allowed[key][0]

@@ -50,11 +50,6 @@ class Status(str, Enum):
         return self.value
 
 
-STATUS_OK = Status.OK
-STATUS_FAILED = Status.FAILED
-STATUS_TIMEOUT = Status.TIMEOUT
-STATUS_SKIPPED = Status.SKIPPED
-
 RECORDS_FILE = "records.jsonl"
 RUN_FILE = "run.json"
 

@@ -69,3 +69,22 @@ def text_table(header: Sequence[str], rows: Iterable[Sequence[Any]], right: Iter
     if rule:
         lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def unknown_key_hint(key: str, allowed: Sequence[str]) -> str:
+    """The end of an 'unknown key' line: the closest allowed key, or the list of them (in the order
+    given)."""
+    import difflib
+
+    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(allowed)}"
+
+
+def json_or_none(text: str | None) -> Any:
+    """The JSON value of `text`; None when it is empty or not JSON (a file a killed process left)."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

@@ -16,7 +16,7 @@ from harness.devices.base import CommandResult, Device
 from harness.devices.config import SCHEMAS, device_keys
 from harness.devices.execute import Launch, execute_job, output_name
 from harness.devices.local import LocalDevice
-from harness.devices.registry import KINDS, device_class
+from harness.devices.registry import DEVICE_CLASSES, device_class
 from harness.devices.sync import Sync
 from harness.errors import DeviceError, DeviceLost
 from harness.profiles import DEVICE_KINDS
@@ -42,8 +42,8 @@ def run_job(launched: Launch, job: dict | None = None, **kw) -> tuple[dict, list
 
 # -- the Device contract -----------------------------------------------------------------------------
 def test_every_registered_kind_is_a_device_and_profiles_know_the_same_kinds():
-    assert set(KINDS) == set(SCHEMAS) == set(DEVICE_KINDS)
-    for kind in KINDS:
+    assert set(DEVICE_CLASSES) == set(SCHEMAS) == set(DEVICE_KINDS)
+    for kind in DEVICE_CLASSES:
         cls = device_class(kind)
         assert issubclass(cls, Device) and cls.kind == kind
         assert "name" in device_keys(kind) and set(SCHEMAS[kind].KEYS) <= set(device_keys(kind))

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.manifest import load_manifest, sha256_file
+from harness.manifest import load_manifest
+from harness.util import sha256_file
 from harness.zoo.analyze import analyze
 from harness.zoo.config import FORMATS, TWINS
 

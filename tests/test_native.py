@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 from conftest import REPO, assert_clean_error, edgebench, real_ort_profile
 
-from harness.native import (
+from harness.native import benchmark_model_argv, onnxruntime_perf_test_argv
+from harness.native_output import (
     NativeOutputError,
-    benchmark_model_argv,
-    onnxruntime_perf_test_argv,
     parse_benchmark_model,
     parse_onnxruntime_perf_test,
-    parse_ort_profile,
     parse_output,
 )
+from harness.native_profile import parse_ort_profile
 from harness.records import RUNNER_KEYS
 
 DATA = Path(__file__).parent / "data" / "native"  # README.md there says where each file comes from

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.devices import probe, probe_script
+from harness.devices import execute, probe
+from harness.devices.local import probe_local
+from harness.devices.probe import script as probe_script
 from harness.errors import DeviceError
 
 SCRIPT = Path(probe_script.__file__)
@@ -47,7 +49,7 @@ def fake_sysfs(root: Path, freqs: list[int], governor: str = "schedutil") -> Pat
 
 
 def test_probe_local_reports_every_documented_key_for_this_machine():
-    info = probe.probe_local()
+    info = probe_local()
     assert set(info) == set(probe.PROBE_KEYS)
     assert info["arch"] == platform.machine()
     assert info["cpu_cores"] == os.cpu_count() and len(info["cpu_parts"]) == os.cpu_count()
@@ -66,11 +68,11 @@ def test_probe_local_reports_every_documented_key_for_this_machine():
 def test_probe_local_with_another_python_reports_that_pythons_packages(tmp_path):
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
-    info = probe.probe_local(str(bare / "bin" / "python"))
+    info = probe_local(str(bare / "bin" / "python"))
     assert info["python_executable"].startswith(str(bare))
     assert info["numpy_version"] is None and info["onnxruntime_version"] is None
     with pytest.raises(DeviceError, match="/nonexistent/python3 not found"):
-        probe.probe_local("/nonexistent/python3")
+        probe_local("/nonexistent/python3")
 
 
 def test_the_script_runs_alone_in_isolated_mode_and_prints_flat_json():
@@ -102,7 +104,9 @@ def test_the_script_imports_only_the_standard_library_and_parses_as_python_3_7()
 
 
 def test_probing_never_imports_a_runtime():
-    code = (f"import sys; sys.path.insert(0, {str(SCRIPT.parent)!r}); import probe_script; "
+    code = ("import importlib.util, sys; "
+            f"spec = importlib.util.spec_from_file_location('probe_script', {str(SCRIPT)!r}); "
+            "probe_script = importlib.util.module_from_spec(spec); spec.loader.exec_module(probe_script); "
             "d = probe_script.collect(); assert d['onnxruntime_version'];"
             "print(sorted(m for m in ('onnxruntime', 'ai_edge_litert', 'numpy', 'tensorflow') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
@@ -190,18 +194,18 @@ def test_vcgencmd_temperature_and_throttled_bits_are_decoded():
     assert flags == ["under-voltage", "throttled", "under-voltage-occurred", "throttled-occurred"]
 
 
-def test_parse_output_rejects_a_probe_that_printed_no_json_naming_the_device():
+def test_parse_probe_output_rejects_a_probe_that_printed_no_json_naming_the_device():
     with pytest.raises(DeviceError, match="(?s)rpi4 .*no JSON.*SyntaxError"):
-        probe.parse_output("  File x\nSyntaxError: invalid syntax\n", "rpi4 (pi@10.0.0.2)")
-    full = probe.parse_output('noise\n{"arch": "aarch64"}\n', "rpi4")
+        probe.parse_probe_output("  File x\nSyntaxError: invalid syntax\n", "rpi4 (pi@10.0.0.2)")
+    full = probe.parse_probe_output('noise\n{"arch": "aarch64"}\n', "rpi4")
     assert full["arch"] == "aarch64" and set(full) == set(probe.PROBE_KEYS)
 
 
 def test_job_temperature_fields_are_flat_and_tolerate_missing_readings():
-    fields = probe.job_temperature_fields({"temp_c": 51.0, "throttled": "0x0"}, None)
+    fields = execute.job_temperature_fields({"temp_c": 51.0, "throttled": "0x0"}, None)
     assert fields == {"temp_before_c": 51.0, "temp_after_c": None, "throttled_before": "0x0",
                       "throttled_after": None}
-    assert tuple(fields) == probe.JOB_TEMPERATURE_KEYS
+    assert tuple(fields) == execute.JOB_TEMPERATURE_KEYS
 
 
 def test_describe_is_one_readable_line():

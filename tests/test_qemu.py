@@ -15,7 +15,7 @@ from conftest import assert_clean_error, edgebench, need
 from harness.devices import make_device
 from harness.setup import arm64 as qemu_setup
 from harness.setup import arm64_env
-from harness.devices.probe_script import cpu_info
+from harness.devices.probe.script import cpu_info
 from harness.devices.qemu import QemuDevice, check_profile_device
 from harness.errors import DeviceError, ProfileError
 

@@ -129,7 +129,7 @@ def test_trials_of_takes_the_ok_perf_records_of_one_config():
 
 
 def test_one_grouping_of_samples_by_trial_serves_the_window_and_the_pooled_ratios():
-    from harness import ratios, stats
+    from harness import stats
 
     recs = [{"config_id": "a", "mode": "perf", "status": "ok", "trial": t, "latency_ns": [t + 1.0, t + 2.0]}
             for t in (0, 1)]
@@ -137,4 +137,3 @@ def test_one_grouping_of_samples_by_trial_serves_the_window_and_the_pooled_ratio
              {"config_id": "a", "mode": "perf", "status": "failed", "trial": 3, "latency_ns": [9.0]}]
     assert stats.trials_by_config(recs) == {"a": {0: [1.0, 2.0], 1: [2.0, 3.0]}}
     assert trials_of(recs, "a") == stats.trials_by_config(recs)["a"] and trials_of(recs, "b") == {}
-    assert ratios.median_window_ratio is stats.median_window_ratio  # benchmarks/ import harness.ratios

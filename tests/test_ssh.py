@@ -18,6 +18,7 @@ from conftest import ZOO, assert_clean_error, edgebench, small_tmpfs
 from sshd import Sshd, free_port, need
 
 from harness.devices import probe as probe_mod
+from harness.devices.execute import JOB_TEMPERATURE_KEYS
 from harness.devices.local import LocalDevice
 from harness.devices.ssh import (
     PROFILE_KEYS,
@@ -182,7 +183,7 @@ def test_the_digits_pair_runs_under_both_runtimes_with_records_shaped_like_local
             assert result["status"] == "ok", result.get("error")
             assert len(result["latency_ns"]) >= 10 and min(result["latency_ns"]) > 0
             assert result["runtime"] == runtime and result["runtime_impl"]
-            assert set(probe_mod.JOB_TEMPERATURE_KEYS) <= set(result)
+            assert set(JOB_TEMPERATURE_KEYS) <= set(result)
             reference = local.execute(job(model, runtime), timeout=120)
             assert reference["status"] == "ok", reference.get("error")
             # the same keys as the local device gives, temperature readings included
@@ -476,7 +477,7 @@ def test_a_local_and_an_ssh_device_in_one_run_both_leave_records_of_the_same_sha
     by_device = {d: [r for r in records if r["device"] == d] for d in ("box", "pi")}
     assert len(by_device["box"]) == len(by_device["pi"]) == 4  # 2 twins x 2 runtimes
     assert all(r["status"] == "ok" for r in records), [r.get("error") for r in records]
-    extra = set(probe_mod.JOB_TEMPERATURE_KEYS)
+    extra = set(JOB_TEMPERATURE_KEYS)
     assert {frozenset(set(r) - extra) for r in records} == {frozenset(set(by_device["box"][0]) - extra)}
     assert {(r["model"], r["runtime"]) for r in by_device["pi"]} == \
         {(r["model"], r["runtime"]) for r in by_device["box"]}

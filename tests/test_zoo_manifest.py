@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.manifest import MANIFEST_SCHEMA_VERSION, load_manifest, sha256_file
+from harness.manifest import MANIFEST_SCHEMA_VERSION, load_manifest
+from harness.util import sha256_file
 from harness.zoo.analyze import analyze, describe_io
 from harness.zoo.config import FORMATS, TWINS, load_zoo
 

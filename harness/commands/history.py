@@ -37,7 +37,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("history", help="results over time: a store of runs, trend plots, a CI gate",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     hsub = p.add_subparsers(dest="history_command", metavar="ACTION")
+    _add_store_actions(hsub)
+    _add_gate_actions(hsub)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    return p
 
+
+def _add_store_actions(hsub: argparse._SubParsersAction) -> None:
+    """`history add` and `history rebuild`: what goes into the store."""
     q = hsub.add_parser("add", help="add finished run folders or imported native records to the store",
                         description="Adds each run folder (run.json + records.jsonl) or JSON file written by "
                                     "`edgebench import-native`. Adding a run again replaces its rows.")
@@ -57,6 +64,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     _common(q)
     q.set_defaults(func=main)
 
+
+def _add_gate_actions(hsub: argparse._SubParsersAction) -> None:
+    """`history check`, `ack` and `show`: reading the series back (the CI gate and the plots)."""
     q = hsub.add_parser("check", help="the CI gate: exit 2 when a series has a new step for the worse",
                         description="Fits a piecewise-constant level to each series (asv's step detection, "
                                     "inside each stretch without a boundary) and names every step for the "
@@ -93,8 +103,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                   "'-' for none")
     _common(q)
     q.set_defaults(func=main)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
-    return p
 
 
 def _store(args: argparse.Namespace) -> Path:

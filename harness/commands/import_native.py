@@ -43,7 +43,8 @@ def add_to_run(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..native import parse_output, read_output_file
+    from ..native import read_output_file
+    from ..native_output import parse_output
     from ..records import RECORD_SCHEMA_VERSION
 
     path = Path(args.file)

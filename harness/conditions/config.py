@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import shlex
@@ -30,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..util import unknown_key_hint
 from .cooldown import CooldownSettings
 from .energy_sources import ENERGY_CHOICES
 from .governor import GovernorSettings
@@ -130,8 +130,7 @@ def validate_conditions(table: Mapping[str, Any], where: str | Callable[[str], s
     problems = []
     for key, value in table.items():
         if key not in CONDITION_KEYS:
-            close = difflib.get_close_matches(key, list(CONDITION_KEYS), n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(CONDITION_KEYS)}"
+            hint = unknown_key_hint(key, list(CONDITION_KEYS))
             problems.append(f"{place(key)}: unknown key conditions.{key}{hint}")
             continue
         why = _check_value(key, value)

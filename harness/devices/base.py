@@ -1,4 +1,5 @@
-"""The Device every transport is (local, qemu, ssh, adb), and the result of one command on it.
+"""The Device every transport is (local, qemu, ssh, adb), the result of one command on it, and the
+record of a device's running child processes (so interrupt() can kill them from any thread).
 
 The orchestrator is typed against `Device`. A subclass supplies the transport's primitives
 (`run`, `push`, `pull`) and what only it knows (`probe`, `prepare`, `check`); the job protocol
@@ -9,7 +10,11 @@ command, the exit code and the tail of its output.
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
+import subprocess
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -106,3 +111,38 @@ class Device(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+
+class Children:
+    """The running children of one owner (a device), so interrupt() can kill them from any thread."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.add(proc)
+
+    def discard(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def kill_all(self) -> int:
+        """Kill every child still running (its whole process group); safe to call twice."""
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            kill_group(proc)
+        return len(procs)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group `proc` leads; the process alone when it leads none."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass

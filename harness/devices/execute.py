@@ -9,7 +9,6 @@ shape (`failure`).
 
 from __future__ import annotations
 
-import json
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,9 +17,8 @@ from typing import Any
 
 from ..errors import DeviceError, DeviceLost
 from ..records import Status
-from ..util import tail
+from ..util import json_or_none, tail
 from .base import CommandResult
-from .probe import job_temperature_fields as temperature_fields
 
 JOB_FILE = "job.json"
 OUT_FILE = "out.json"
@@ -29,6 +27,8 @@ OUTPUT_KEYS = ("profile_ops_path", "save_outputs_path")  # files the runner writ
 # Exits of a runner stopped by `timeout` on the device (TERM, then KILL).
 DEADLINE_EXITS = (124, 137)
 ERROR_TAIL_CHARS = 1500
+# What a job's record gains from the readings taken just before and just after it.
+JOB_TEMPERATURE_KEYS = ("temp_before_c", "temp_after_c", "throttled_before", "throttled_after")
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def read_result(launch: Launch, *, label: str, timeout: float, deadline_exits: S
                 hint: Callable[[str], str] | None = None) -> dict[str, Any]:
     """The runner's result from out.json, or a failure carrying the exit and the tail of stderr."""
     res = launch.res
-    record = _json_or_none(launch.out_text) if not res.timed_out else None
+    record = json_or_none(launch.out_text) if not res.timed_out else None
     if isinstance(record, dict) and record.get("status"):
         if record["status"] != Status.OK:
             if record.get("error") and hint:
@@ -154,16 +154,19 @@ def execute_job(job: Mapping[str, Any], timeout: float, *, label: str, job_dir: 
         except DeviceError:
             pass  # the runner says in its result why it wrote nothing
     if launched.temps is not None:
-        record.update(temperature_fields(*launched.temps))
+        record.update(job_temperature_fields(*launched.temps))
     elif temperature is not None:
-        record.update(temperature_fields(before, temperature()))
+        record.update(job_temperature_fields(before, temperature()))
     return record
 
 
-def _json_or_none(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
+def job_temperature_fields(before: Mapping[str, Any] | None,
+                           after: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Flat record fields from two quick readings; None where a reading is missing."""
+    before, after = before or {}, after or {}
+    return {
+        "temp_before_c": before.get("temp_c"),
+        "temp_after_c": after.get("temp_c"),
+        "throttled_before": before.get("throttled"),
+        "throttled_after": after.get("throttled"),
+    }

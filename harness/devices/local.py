@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,42 +19,10 @@ from typing import Any
 
 from ..errors import DeviceError
 from ..paths import REPO_ROOT
-from .base import CommandResult, Device
+from ..util import tail
+from .base import Children, CommandResult, Device, kill_group
 from .config import LocalConfig
 from .execute import JOB_FILE, OUT_FILE, Launch, describe_exit, execute_job
-
-
-class Children:
-    """The running children of one owner (a device), so interrupt() can kill them from any thread."""
-
-    def __init__(self) -> None:
-        self._procs: set[subprocess.Popen] = set()
-        self._lock = threading.Lock()
-
-    def add(self, proc: subprocess.Popen) -> None:
-        with self._lock:
-            self._procs.add(proc)
-
-    def discard(self, proc: subprocess.Popen) -> None:
-        with self._lock:
-            self._procs.discard(proc)
-
-    def kill_all(self) -> int:
-        """Kill every child still running (its whole process group); safe to call twice."""
-        with self._lock:
-            procs = list(self._procs)
-        for proc in procs:
-            _kill_group(proc)
-        return len(procs)
-
-
-_ALL = Children()  # every child of every device on this host
-
-
-def kill_active() -> int:
-    """Kill every child started by run_process that is still running (on Ctrl-C / SIGTERM).
-    Devices do this themselves in interrupt(); kept for callers that predate it."""
-    return _ALL.kill_all()
 
 
 def run_process(argv: Sequence[str], timeout: float, env: dict[str, str] | None = None,
@@ -70,14 +36,13 @@ def run_process(argv: Sequence[str], timeout: float, env: dict[str, str] | None 
                                 env=env, cwd=cwd, start_new_session=True, text=True, errors="replace")
     except OSError as exc:
         raise DeviceError(f"cannot start {argv[0]}: {exc}") from exc
-    owners = [_ALL] + ([children] if children is not None else [])
-    for owner in owners:
-        owner.add(proc)
+    if children is not None:
+        children.add(proc)
     try:
         return _wait(proc, argv, timeout, start, input_text)
     finally:
-        for owner in owners:
-            owner.discard(proc)
+        if children is not None:
+            children.discard(proc)
 
 
 def _wait(proc: subprocess.Popen, argv: Sequence[str], timeout: float, start: float,
@@ -86,25 +51,15 @@ def _wait(proc: subprocess.Popen, argv: Sequence[str], timeout: float, start: fl
         out, err = proc.communicate(input=input_text, timeout=timeout)
         timed_out = False
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        kill_group(proc)
         out, err = proc.communicate()
         timed_out = True
     except BaseException:  # Ctrl-C: never leave the child running
-        _kill_group(proc)
+        kill_group(proc)
         proc.communicate()
         raise
     return CommandResult(tuple(argv), None if timed_out else proc.returncode, out, err,
                          time.monotonic() - start, timed_out)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        try:
-            proc.kill()
-        except ProcessLookupError:
-            pass
 
 
 def host_paths(device: str, files: Sequence[Path]) -> dict[str, str]:
@@ -134,7 +89,52 @@ def launch_in(scratch: Path, job: dict[str, Any], run_runner: Any) -> Launch:
         shutil.rmtree(job_dir, ignore_errors=True)
 
 
-class LocalDevice(Device):
+def probe_local(python: str | None = None, timeout: float = 60.0) -> dict[str, Any]:
+    """The full probe of this machine. In-process for the interpreter running the harness; another
+    `python` (the one a local profile runs jobs with) runs the script itself, so its versions count."""
+    from .probe import PROBE_SCRIPT, parse_probe_output, script
+
+    if python is None or _same_python(python):
+        return script.collect()
+    try:
+        proc = subprocess.run([python, str(PROBE_SCRIPT)], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+    except FileNotFoundError:
+        raise DeviceError(f"local: {python} not found; set python = ... in the profile to a Python 3 "
+                          "interpreter") from None
+    except subprocess.TimeoutExpired:
+        raise DeviceError(f"local: the probe with {python} took longer than {timeout:.0f}s") from None
+    if proc.returncode != 0:
+        raise DeviceError(f"local: the probe with {python} failed (exit {proc.returncode}): "
+                          f"{tail(proc.stderr.strip(), 500)}")
+    return parse_probe_output(proc.stdout, "local")
+
+
+def _same_python(python: str) -> bool:
+    found = shutil.which(python) or python
+    try:
+        return os.path.samefile(found, sys.executable) and Path(found).absolute() == Path(sys.executable).absolute()
+    except OSError:
+        return False
+
+
+class HostDevice(Device):
+    """A device whose processes run on this host (local, qemu): its files are this host's files, and
+    interrupt() kills the children it started."""
+
+    _children: Children
+
+    def push(self, local: Path, remote: str) -> None:
+        copy_on_host(Path(local), Path(remote))
+
+    def pull(self, remote: str, local: Path) -> None:
+        copy_on_host(Path(remote), Path(local))
+
+    def interrupt(self) -> None:
+        self._children.kill_all()
+
+
+class LocalDevice(HostDevice):
     """This machine: the runner in a fresh `python -m harness.runner` per job."""
 
     kind = "local"
@@ -149,8 +149,6 @@ class LocalDevice(Device):
         self._children = Children()
 
     def probe(self) -> dict[str, Any]:
-        from .probe import probe_local
-
         return probe_local(self.python)
 
     def prepare(self, files: Sequence[Path]) -> dict[str, str]:
@@ -158,15 +156,6 @@ class LocalDevice(Device):
 
     def run(self, argv: Sequence[str], timeout: float) -> CommandResult:
         return run_process(argv, timeout, children=self._children)
-
-    def push(self, local: Path, remote: str) -> None:
-        copy_on_host(Path(local), Path(remote))
-
-    def pull(self, remote: str, local: Path) -> None:
-        copy_on_host(Path(remote), Path(local))
-
-    def interrupt(self) -> None:
-        self._children.kill_all()
 
     def close(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)
@@ -192,7 +181,7 @@ class LocalDevice(Device):
         return problems
 
     def execute(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
-        from .probe import temperature_local
+        from .probe.script import temperature
 
         env = dict(os.environ)
         # only the runner package (harness/__init__.py is import-free) is importable as harness
@@ -205,4 +194,4 @@ class LocalDevice(Device):
                 children=self._children))
 
         return execute_job(job, timeout, label=self.name, job_dir=str(self._scratch), cores=self.cores,
-                           launch=launch, temperature=temperature_local)
+                           launch=launch, temperature=temperature)

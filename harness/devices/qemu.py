@@ -21,16 +21,16 @@ from typing import Any
 from ..errors import DeviceError
 from ..setup import arm64
 from ..util import tail
-from .base import CommandResult, Device
+from .base import Children, CommandResult
 from .config import QemuConfig
 from .execute import Launch, execute_job
-from .local import Children, copy_on_host, host_paths, launch_in, run_process
+from .local import HostDevice, host_paths, launch_in, run_process
 
 # argv[0] names that mean "the device's Python" in run().
 PYTHON_NAMES = ("python", "python3", arm64.PYTHON)
 
 
-class QemuDevice(Device):
+class QemuDevice(HostDevice):
     """Emulated arm64 on this host: one fresh qemu-aarch64 process per job."""
 
     kind = "qemu"
@@ -97,14 +97,14 @@ class QemuDevice(Device):
     def probe(self) -> dict[str, Any]:
         """The device probe run by the emulated Python (arch, the emulated CPU from the sysroot's
         cpuinfo, sysroot versions), plus the emulation facts and the host doing the work."""
-        from .probe import PROBE_SCRIPT, parse_output
+        from .probe import PROBE_SCRIPT, parse_probe_output
 
         res = self.run(["python3", str(PROBE_SCRIPT)], 300)
         if not res.ok:
             what = "timed out" if res.timed_out else f"exit {res.returncode}"
             raise DeviceError(f"{self.name}: the probe failed under emulation ({what}): "
                               f"{tail(res.stderr.strip(), 1500)}")
-        info = parse_output(res.stdout, self.name)
+        info = parse_probe_output(res.stdout, self.name)
         qemu, _ = self._ready()
         host = arm64.host_info()
         info.update({
@@ -137,15 +137,6 @@ class QemuDevice(Device):
             full = [str(qemu), "-cpu", self.cpu, "-L", str(root), program, *argv[1:]]
         return run_process(full, timeout, env=self.guest_env(), cwd=str(self._scratch_dir()),
                            children=self._children)
-
-    def push(self, local: Path, remote: str) -> None:
-        copy_on_host(Path(local), Path(remote))
-
-    def pull(self, remote: str, local: Path) -> None:
-        copy_on_host(Path(remote), Path(local))
-
-    def interrupt(self) -> None:
-        self._children.kill_all()
 
     def close(self) -> None:
         if self._scratch is not None:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .base import Device
 
 # kind -> (module, class name)
-KINDS: dict[str, tuple[str, str]] = {
+DEVICE_CLASSES: dict[str, tuple[str, str]] = {
     "local": ("harness.devices.local", "LocalDevice"),
     "qemu": ("harness.devices.qemu", "QemuDevice"),
     "ssh": ("harness.devices.ssh", "SshDevice"),
@@ -23,9 +23,9 @@ KINDS: dict[str, tuple[str, str]] = {
 
 def device_class(kind: str, name: Any = None) -> type[Device]:
     """The Device subclass for `kind`; a DeviceError naming the known kinds otherwise."""
-    if kind not in KINDS:
-        raise DeviceError(f"{name}: unknown device kind {kind!r}; use one of {', '.join(KINDS)}")
-    module_name, cls_name = KINDS[kind]
+    if kind not in DEVICE_CLASSES:
+        raise DeviceError(f"{name}: unknown device kind {kind!r}; use one of {', '.join(DEVICE_CLASSES)}")
+    module_name, cls_name = DEVICE_CLASSES[kind]
     try:
         return getattr(importlib.import_module(module_name), cls_name)
     except (ImportError, AttributeError) as exc:

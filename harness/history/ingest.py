@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunDirError
-from ..records import latest_per_job, load_run, upgrade_record
+from ..records import Status, latest_per_job, load_run, upgrade_record
 
 # Probe keys that identify a device: a change of any of them starts a new segment of every series.
-DEVICE_KEYS = ("board_model", "soc", "android_soc", "android_model", "cpu_model", "cpu_core_types",
+DEVICE_IDENTITY_KEYS = ("board_model", "soc", "android_soc", "android_model", "cpu_model", "cpu_core_types",
                "cpu_cores", "arch", "os_name", "os_version_id", "android_release", "emulated")
 # Record keys that identify what was measured beside the series name (a change is a boundary).
 CONFIG_KEYS = ("model_sha256", "runtime", "runtime_version", "runtime_impl", "precision", "threads",
@@ -45,7 +45,7 @@ def short_hash(obj: Any) -> str:
 def device_identity(probe: dict[str, Any] | None, emulated: bool | None) -> dict[str, Any]:
     """The probe fields that identify a device; RAM rounded to 256 MiB so a reboot does not count."""
     probe = probe or {}
-    ident = {k: probe.get(k) for k in DEVICE_KEYS}
+    ident = {k: probe.get(k) for k in DEVICE_IDENTITY_KEYS}
     if ident["emulated"] is None:
         ident["emulated"] = bool(emulated)
     ram = probe.get("ram_total_bytes")
@@ -103,7 +103,7 @@ def config_points(records: list[dict[str, Any]], devices: dict[str, dict[str, An
     """One latency point per (device, series) of finished perf records."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for rec in records:
-        if rec.get("status") != "ok" or rec.get("mode", "perf") != "perf":
+        if rec.get("status") != Status.OK or rec.get("mode", "perf") != "perf":
             continue
         device = str(rec.get("device") or "imported")
         groups.setdefault((device, series_name(rec, device)), []).append(rec)

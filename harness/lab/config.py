@@ -28,7 +28,7 @@ TAG_KEY = re.compile(r"^[a-z][a-z0-9_]+$")  # labgrid's rule for tag and filter 
 TAG_VALUE = re.compile(r"^[^\s=,]+$")  # what survives `set-tags k=v` and the `k=v, k=v` listing
 
 # Keys the labgrid kind reads from [device] besides the common ones (name, kind, description, cores,
-# python): key -> (type(s), description), in the form of profiles.DEVICE_KEYS.
+# python): key -> (type(s), description), in the form of the schemas in devices/config.py.
 LAB_KEYS: dict[str, tuple[Any, str]] = {
     "coordinator": (str, "labgrid coordinator HOST:PORT (default: LG_COORDINATOR)"),
     "place": (str, "the place to lock (or tags)"),

@@ -13,14 +13,14 @@ def build_tables(meta: dict[str, Any], records: list[dict[str, Any]], summary, n
     """(summary with warnings, pairs DataFrame, breakdown DataFrame), no files written."""
     import pandas as pd
 
-    from .opbreakdown import BREAKDOWN_COLUMNS, run_breakdown
+    from .opbreakdown import BREAKDOWN_COLUMNS, breakdown_rows
     from .pairs import build_pairs
     from .warnings import add_warnings
 
     notes = notes if notes is not None else []
     summary = add_warnings(summary, records, meta)
     summary["speed_states"] = speed_states_column(summary, records)
-    rows = run_breakdown(records, notes)
+    rows = breakdown_rows(records, notes)
     breakdown = pd.DataFrame(rows, columns=BREAKDOWN_COLUMNS)
     pairs = build_pairs(summary, records, rows)
     return summary, pairs, breakdown

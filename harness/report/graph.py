@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..zoo.analyze import DEPTHWISE, KINDS, POINTWISE, analyze
+from ..zoo.analyze import analyze
+from ..zoo.kinds import DEPTHWISE, LAYER_KINDS, POINTWISE
 
-__all__ = ["KINDS", "PASS_THROUGH", "Graph", "Layer", "load_graph", "separable_blocks", "formula_from_graph",
+__all__ = ["PASS_THROUGH", "Graph", "Layer", "load_graph", "separable_blocks", "formula_from_graph",
            "formula_from_config"]
 
 # ops between a MAC op and the tensor ORT names a fused node after (activation, BN, Q/DQ, bias add)
@@ -48,7 +49,7 @@ class Graph:
     by_name: dict[str, Layer] = field(default_factory=dict)
 
     def macs_by_kind(self) -> dict[str, int]:
-        out = {k: 0 for k in KINDS}
+        out = {k: 0 for k in LAYER_KINDS}
         for layer in self.layers:
             out[layer.kind] += layer.macs
         return out

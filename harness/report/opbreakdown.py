@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Iterable
 
-from ..zoo.analyze import DENSE, OTHER
-from .graph import KINDS, PASS_THROUGH, Graph, Layer
+from ..records import Status
+from ..zoo.kinds import DENSE, LAYER_KINDS, OTHER
+from .graph import PASS_THROUGH, Graph, Layer
 
 PROFILE_CONV_OPS = {"Conv", "FusedConv", "NhwcFusedConv", "QLinearConv", "ConvInteger", "NhwcConv",
                     "QLinearConvTranspose"}
@@ -91,21 +92,12 @@ def _mac_behind(graph: Graph, layer: Layer, depth: int = 6) -> Layer | None:
 def _resolve(graph: Graph, node: str, op_type: str | None) -> tuple[Layer | None, str]:
     fam = _family(op_type)
     for cand in _candidates(node):
-        layer = graph.by_name.get(cand)
-        if layer is not None:
-            if fam is None:
-                return layer, "name"
-            mac = _mac_behind(graph, layer)
-            if mac is not None:
-                return mac, "name"
-        if cand in graph.producer:
-            layer = graph.by_name.get(graph.producer[cand])
-            if layer is not None:
-                if fam is None:
-                    return layer, "tensor"
-                mac = _mac_behind(graph, layer)
-                if mac is not None:
-                    return mac, "tensor"
+        producer = graph.producer.get(cand)
+        by_tensor = graph.by_name.get(producer) if producer is not None else None
+        for layer, how in ((graph.by_name.get(cand), "name"), (by_tensor, "tensor")):
+            found = layer if layer is None or fam is None else _mac_behind(graph, layer)
+            if found is not None:
+                return found, how
     return None, "unmatched"
 
 
@@ -146,7 +138,7 @@ def breakdown(graph: Graph, op_profile: Iterable[dict[str, Any]]) -> list[dict[s
     known_t = sum(m.time_us for m in matches if m.layer is not None or _family(m.op_type) is None)
     macs_by_kind = graph.macs_by_kind()
     rows = []
-    for kind in KINDS:
+    for kind in LAYER_KINDS:
         ms = [m for m in matches if (m.layer.kind if m.layer is not None else OTHER) == kind]
         t = sum(m.time_us for m in ms)
         macs = macs_by_kind.get(kind, 0)
@@ -164,10 +156,10 @@ def breakdown(graph: Graph, op_profile: Iterable[dict[str, Any]]) -> list[dict[s
 
 def profile_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The ok profile-mode records that carry an op profile."""
-    return [r for r in records if r.get("mode") == "profile" and r.get("status") == "ok" and r.get("op_profile")]
+    return [r for r in records if r.get("mode") == "profile" and r.get("status") == Status.OK and r.get("op_profile")]
 
 
-def run_breakdown(records: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
+def breakdown_rows(records: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
     """Breakdown rows for every profiled config of a run; what cannot be joined goes to notes."""
     from pathlib import Path
 

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from ..stats import median_window_ratio, ratio_of_medians, trials_by_config
+from ..zoo.kinds import DEPTHWISE, POINTWISE, STANDARD
 from .gap import GAP_COLUMNS, gap_columns
-from ..zoo.analyze import DEPTHWISE, POINTWISE, STANDARD
 
 PAIR_KEYS = ("device", "family", "runtime", "precision", "threads", "xnnpack")
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..zoo.analyze import DENSE, DEPTHWISE, OTHER, POINTWISE, STANDARD
+from ..zoo.kinds import DENSE, DEPTHWISE, OTHER, POINTWISE, STANDARD
 
 TWIN_COLORS = {"separable": "#1f6fb4", "standard": "#c2412d", None: "#6b6b6b"}
 KIND_COLORS = {DEPTHWISE: "#1f6fb4", POINTWISE: "#6aaed6", STANDARD: "#c2412d", DENSE: "#e6a03b", OTHER: "#b3b3b3"}

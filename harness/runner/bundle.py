@@ -14,7 +14,6 @@ def bundle_files() -> list[tuple[Path, str]]:
     files = [(HARNESS_DIR / "__init__.py", "harness/__init__.py")]
     for path in sorted(RUNNER_DIR.glob("*.py")):
         files.append((path, f"harness/runner/{path.name}"))
-    probe = HARNESS_DIR / "devices" / "probe_script.py"
-    if probe.exists():
-        files.append((probe, "probe_script.py"))
+    # shipped under the name the device-side scripts call it by (runner/probe_script.py)
+    files.append((HARNESS_DIR / "devices" / "probe" / "script.py", "probe_script.py"))
     return files

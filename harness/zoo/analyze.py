@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import ModelFileError
 
-from .kinds import DENSE, DEPTHWISE, KINDS, OTHER, POINTWISE, STANDARD, conv_kind, row  # noqa: F401
+from .kinds import LAYER_KINDS
 
 
 def analyze(path: str | Path, input_shapes: dict[str, list[int]] | None = None) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def analyze(path: str | Path, input_shapes: dict[str, list[int]] | None = None) 
 
 
 def _summarise(path: Path, fmt: str, nodes: list[dict[str, Any]], warnings: list[str]) -> dict[str, Any]:
-    kinds = {k: {"layers": 0, "macs": 0, "params": 0} for k in KINDS}
+    kinds = {k: {"layers": 0, "macs": 0, "params": 0} for k in LAYER_KINDS}
     for node in nodes:
         k = kinds[node["kind"]]
         k["layers"] += 1

@@ -23,8 +23,8 @@ from ..manifest import (
     LOCAL_MANIFEST_FILE,
     MANIFEST_FILE,
     MANIFEST_SCHEMA_VERSION,
-    sha256_file,
 )
+from ..util import sha256_file
 from .config import FORMATS, TWINS, Family, load_zoo, select
 
 EXT = {"onnx": "onnx", "tflite": "tflite"}
@@ -114,8 +114,6 @@ def build_family(family: Family, out: Path, formats: tuple[tuple[str, str], ...]
     import keras
 
     from . import data as zoo_data
-    from . import export, keras_models, train
-    from .analyze import analyze, describe_io
 
     t0 = time.monotonic()
     fam_dir = out / family.name
@@ -124,47 +122,76 @@ def build_family(family: Family, out: Path, formats: tuple[tuple[str, str], ...]
         f"{', '.join(f'{f} {p}' for f, p in formats)})")
     split = zoo_data.load_split(family)
     calibration = zoo_data.calibration_inputs(family, split)
-    eval_entry = None
-    if split is not None:
-        eval_path = fam_dir / f"{family.name}-eval.npz"
-        zoo_data.write_npz(eval_path, x=split.x_test, y=split.y_test)
-        eval_entry = {"path": eval_path.relative_to(out).as_posix(), "sha256": sha256_file(eval_path),
-                      "n": len(split.y_test), "layout": "NHWC"}
-        log(f"[{family.name}] data: {len(split.y_train)} train / {len(split.y_test)} test images; "
-            f"eval set -> {eval_entry['path']}")
+    eval_entry = _write_eval_set(family, split, out, log) if split is not None else None
     artifacts: list[dict[str, Any]] = []
     references: dict[str, float] = {}
     for twin in TWINS:
-        model_name = f"{family.name}-{twin}"
-        train.seed_everything(family.seed)
-        model = keras_models.build_twin(family, twin)
-        reference = None
-        if split is not None:
-            log(f"[{family.name}] {twin}: training {family.epochs} epochs "
-                f"({model.count_params():,} Keras params)")
-            train.train(model, family, split, log)
-            reference = train.accuracy(model, split.x_test, split.y_test)
+        built, reference = _build_twin(family, twin, split, calibration, formats, out, eval_entry, log)
+        artifacts.extend(built)
+        if reference is not None:
             references[twin] = reference
-            log(f"[{family.name}] {twin}: Keras fp32 test accuracy {reference:.4f}")
-        single = keras_models.build_twin(family, twin, batch_size=1)
-        single.set_weights(model.get_weights())
-        paths = {(f, p): fam_dir / f"{artifact_name(family.name, twin, f, p)}.{EXT[f]}" for f, p in formats}
-        log(f"[{family.name}] {twin}: exporting")
-        export.export_twin(single, paths, calibration, log)
-        counted = analyze(paths.get(("onnx", "fp32"), next(iter(paths.values()))))
-        for (fmt, precision), path in paths.items():
-            io = describe_io(path)
-            artifacts.append({
-                "name": artifact_name(family.name, twin, fmt, precision), "family": family.name,
-                "twin": twin, "model": model_name, "format": fmt, "precision": precision,
-                "path": path.relative_to(out).as_posix(), "bytes": path.stat().st_size,
-                "sha256": sha256_file(path), "inputs": io["inputs"], "outputs": io["outputs"],
-                "params": counted["total"]["params"], "macs": counted["total"]["macs"],
-                "eval": {"path": eval_entry["path"], "sha256": eval_entry["sha256"]} if eval_entry else None,
-                "reference_accuracy": reference,
-            })
         keras.backend.clear_session()
+    mpath = _write_family_manifest(family, out, artifacts, eval_entry, references)
+    seconds = time.monotonic() - t0
+    log(f"[{family.name}] done in {seconds:.0f}s: {len(artifacts)} artifacts listed in {mpath}")
+    return BuildResult(family.name, "built", tuple(a["name"] for a in artifacts), seconds)
 
+
+def _write_eval_set(family: Family, split: Any, out: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """The family's test images as an .npz beside its models, and its manifest entry."""
+    from . import data as zoo_data
+
+    eval_path = out / family.name / f"{family.name}-eval.npz"
+    zoo_data.write_npz(eval_path, x=split.x_test, y=split.y_test)
+    entry = {"path": eval_path.relative_to(out).as_posix(), "sha256": sha256_file(eval_path),
+             "n": len(split.y_test), "layout": "NHWC"}
+    log(f"[{family.name}] data: {len(split.y_train)} train / {len(split.y_test)} test images; "
+        f"eval set -> {entry['path']}")
+    return entry
+
+
+def _build_twin(family: Family, twin: str, split: Any, calibration: Any,
+                formats: tuple[tuple[str, str], ...], out: Path, eval_entry: dict[str, Any] | None,
+                log: Callable[[str], None]) -> tuple[list[dict[str, Any]], float | None]:
+    """Train one twin (where there is data), export it in every format; its artifact entries and its
+    Keras fp32 test accuracy (None without data)."""
+    from . import export, keras_models, train
+    from .analyze import analyze, describe_io
+
+    train.seed_everything(family.seed)
+    model = keras_models.build_twin(family, twin)
+    reference = None
+    if split is not None:
+        log(f"[{family.name}] {twin}: training {family.epochs} epochs ({model.count_params():,} Keras params)")
+        train.train(model, family, split, log)
+        reference = train.accuracy(model, split.x_test, split.y_test)
+        log(f"[{family.name}] {twin}: Keras fp32 test accuracy {reference:.4f}")
+    single = keras_models.build_twin(family, twin, batch_size=1)
+    single.set_weights(model.get_weights())
+    fam_dir = out / family.name
+    paths = {(f, p): fam_dir / f"{artifact_name(family.name, twin, f, p)}.{EXT[f]}" for f, p in formats}
+    log(f"[{family.name}] {twin}: exporting")
+    export.export_twin(single, paths, calibration, log)
+    counted = analyze(paths.get(("onnx", "fp32"), next(iter(paths.values()))))
+    artifacts = []
+    for (fmt, precision), path in paths.items():
+        io = describe_io(path)
+        artifacts.append({
+            "name": artifact_name(family.name, twin, fmt, precision), "family": family.name,
+            "twin": twin, "model": f"{family.name}-{twin}", "format": fmt, "precision": precision,
+            "path": path.relative_to(out).as_posix(), "bytes": path.stat().st_size,
+            "sha256": sha256_file(path), "inputs": io["inputs"], "outputs": io["outputs"],
+            "params": counted["total"]["params"], "macs": counted["total"]["macs"],
+            "eval": {"path": eval_entry["path"], "sha256": eval_entry["sha256"]} if eval_entry else None,
+            "reference_accuracy": reference,
+        })
+    return artifacts, reference
+
+
+def _write_family_manifest(family: Family, out: Path, artifacts: list[dict[str, Any]],
+                           eval_entry: dict[str, Any] | None, references: dict[str, float]) -> Path:
+    """List the family in its manifest (shipped or local), drop files of formats no longer built and
+    the family's entries from the other manifest; the manifest written."""
     mpath = manifest_path(out, family)
     other = out / (LOCAL_MANIFEST_FILE if family.ship else MANIFEST_FILE)
     manifest = read_manifest_file(mpath)
@@ -190,9 +217,7 @@ def build_family(family: Family, out: Path, formats: tuple[tuple[str, str], ...]
             write_manifest_file(other, stale)
     if not (out / MANIFEST_FILE).exists():  # the reader starts from manifest.json
         write_manifest_file(out / MANIFEST_FILE, read_manifest_file(out / MANIFEST_FILE))
-    seconds = time.monotonic() - t0
-    log(f"[{family.name}] done in {seconds:.0f}s: {len(artifacts)} artifacts listed in {mpath}")
-    return BuildResult(family.name, "built", tuple(a["name"] for a in artifacts), seconds)
+    return mpath
 
 
 def build(zoo_toml: Path, out: Path, families: list[str] | None = None, force: bool = False,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -135,13 +136,17 @@ def _pair(path: Path, key: str, value: Any) -> tuple[int, int]:
     return filters, stride
 
 
+def _known_keys(path: Path, where: str, table: dict[str, Any], known: Iterable[str]) -> None:
+    for key in table:
+        if key not in known:
+            raise _fail(path, f"{where}.{key}", f"unknown key; known keys: {', '.join(known)}")
+
+
 def _body(path: Path, name: str, table: Any) -> tuple[tuple[int, int], tuple[tuple[int, int], ...]]:
     where = f"bodies.{name}"
     if not isinstance(table, dict):
         raise _fail(path, where, "must be a table with stem and blocks")
-    for key in table:
-        if key not in BODY_KEYS:
-            raise _fail(path, f"{where}.{key}", f"unknown key; known keys: {', '.join(BODY_KEYS)}")
+    _known_keys(path, where, table, BODY_KEYS)
     for key, required in BODY_KEYS.items():
         if required and key not in table:
             raise _fail(path, f"{where}.{key}", "missing (required)")
@@ -156,9 +161,7 @@ def _family(path: Path, name: str, table: Any, bodies: dict[str, Any]) -> Family
     where = f"families.{name}"
     if not isinstance(table, dict):
         raise _fail(path, where, "must be a table")
-    for key in table:
-        if key not in FAMILY_KEYS:
-            raise _fail(path, f"{where}.{key}", f"unknown key; known keys: {', '.join(FAMILY_KEYS)}")
+    _known_keys(path, where, table, FAMILY_KEYS)
     values: dict[str, Any] = {}
     for key, (types, required, default) in FAMILY_KEYS.items():
         if key not in table:

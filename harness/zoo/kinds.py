@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-KINDS = ("standard conv", "depthwise conv", "pointwise conv", "dense", "other")
+LAYER_KINDS = ("standard conv", "depthwise conv", "pointwise conv", "dense", "other")
 # the names of the kinds, for code that asks about one of them
-STANDARD, DEPTHWISE, POINTWISE, DENSE, OTHER = KINDS
+STANDARD, DEPTHWISE, POINTWISE, DENSE, OTHER = LAYER_KINDS
 
 def row(name: str, op_type: str, kind: str, macs: int, params: int, folded_into: str | None = None,
         **shape: Any) -> dict[str, Any]:

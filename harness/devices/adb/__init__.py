@@ -2,8 +2,8 @@
 one-command probe and its parser), native.py (the native-tools runner), device.py (AdbDevice)."""
 
 from ..config import AdbConfig
-from .device import DEFAULT_WORKDIR, DEVICE_KEYS, AdbDevice
+from .device import DEFAULT_WORKDIR, PROFILE_KEYS, AdbDevice
 from .probe import parse_probe, parse_thermal, probe_command
 
-__all__ = ["DEFAULT_WORKDIR", "DEVICE_KEYS", "AdbConfig", "AdbDevice", "parse_probe", "parse_thermal",
+__all__ = ["DEFAULT_WORKDIR", "PROFILE_KEYS", "AdbConfig", "AdbDevice", "parse_probe", "parse_thermal",
            "probe_command"]

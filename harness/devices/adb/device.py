@@ -20,14 +20,14 @@ from ...errors import DeviceError, DeviceLost
 from ..base import CommandResult, Device
 from ..config import ADB_DEFAULT_WORKDIR, COMMON_KEYS, NATIVE_TOOLS, AdbConfig
 from ..execute import JOB_FILE, OUT_FILE, Launch, execute_job
-from ..probe import TEMPERATURE_KEYS
+from ..probe.script import TEMPERATURE_KEYS
 from ..sync import Sync, Upload
 from .probe import THERMAL_COMMAND, parse_probe, parse_thermal, probe_command
 from .transport import COMMAND_TIMEOUT_S, AdbTransport, reason_of
 
 DEFAULT_WORKDIR = ADB_DEFAULT_WORKDIR
 # The [device] keys an adb profile may use (the schema is config.AdbConfig).
-DEVICE_KEYS = (*COMMON_KEYS, *AdbConfig.KEYS)
+PROFILE_KEYS = (*COMMON_KEYS, *AdbConfig.KEYS)
 
 
 class AdbDevice(AdbTransport, Device):

@@ -12,15 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import DeviceError
-from ...native import (
-    NativeOutputError,
-    benchmark_model_argv,
-    empty_record,
-    onnxruntime_perf_test_argv,
-    parse_ort_profile,
-    parse_output,
-    tool_for_runtime,
-)
+from ...native import benchmark_model_argv, onnxruntime_perf_test_argv, tool_for_runtime
+from ...native_output import NativeOutputError, empty_record, parse_output
+from ...native_profile import parse_ort_profile
 from ...records import Status
 from ...util import tail
 from ..execute import Launch, failure

@@ -1,5 +1,5 @@
 """The adb probe: one shell command (no Python needed on the phone) and the parser of its output,
-giving every PROBE_KEYS key of probe_script.py plus the adb extras."""
+giving every PROBE_KEYS key of the probe script (devices/probe/script.py) plus the adb extras."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import shlex
 from typing import Any
 
-from .. import probe_script
+from ..probe import script as probe_script
 from ..config import NATIVE_TOOLS, AdbConfig
 
 THERMAL_COMMAND = ("for z in /sys/class/thermal/thermal_zone*; do "

@@ -12,14 +12,13 @@ import posixpath
 import re
 import shlex
 import subprocess
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from ...errors import DeviceError, DeviceLost
 from ...util import tail
-from ..base import CommandResult
+from ..base import Children, CommandResult
 from ..config import ADB_DEFAULT_WORKDIR, AdbConfig
 
 COMMAND_TIMEOUT_S = 60.0  # any adb call that is not a job or a transfer
@@ -40,8 +39,7 @@ class AdbTransport:
         self.adb = adb
         self._features: set[str] | None = None
         self._connected = False
-        self._calls: set[subprocess.Popen] = set()
-        self._calls_lock = threading.Lock()
+        self._calls = Children()
 
     @property
     def label(self) -> str:
@@ -70,8 +68,7 @@ class AdbTransport:
         except FileNotFoundError:
             raise DeviceError(f"{self.label}: adb not found at {self.adb}: install Android platform-tools "
                               f"or set [device] adb") from None
-        with self._calls_lock:
-            self._calls.add(proc)
+        self._calls.add(proc)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -83,20 +80,12 @@ class AdbTransport:
             proc.communicate()
             raise
         finally:
-            with self._calls_lock:
-                self._calls.discard(proc)
+            self._calls.discard(proc)
         return CommandResult(argv, proc.returncode, _text(out), _text(err), time.monotonic() - start)
 
     def kill_calls(self) -> None:
         """Kill every adb client of this device still running (Ctrl-C); safe from any thread."""
-        with self._calls_lock:
-            procs = list(self._calls)
-        for proc in procs:
-            if proc.poll() is None:
-                try:
-                    proc.kill()
-                except ProcessLookupError:
-                    pass
+        self._calls.kill_all()
 
     def _adb_error(self, text: str) -> DeviceError | None:
         """adb's own error messages as an error that says what to do. Once the phone was reached,

@@ -8,8 +8,8 @@ import shlex
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ...util import tail
-from .remote import CHECK_SCRIPT, RUN_SCRIPT, json_or_none, parse_df_free
+from ...util import json_or_none, tail
+from .remote import CHECK_SCRIPT, RUN_SCRIPT, parse_df_free
 from .transport import SshError
 
 if TYPE_CHECKING:

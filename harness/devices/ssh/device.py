@@ -30,7 +30,7 @@ from typing import Any
 
 from ...errors import DeviceError
 from ...paths import REPO_ROOT
-from ...util import tail
+from ...util import json_or_none, tail
 from .. import probe as probe_mod
 from ..base import CommandResult, Device
 from ..config import SshConfig
@@ -38,7 +38,7 @@ from ..execute import DEADLINE_EXITS, Launch, execute_job
 from ..sync import Sync, SyncReport, Upload
 from . import remote as scripts
 from .check import MIN_FREE_BYTES, check_device, with_install_hint
-from .remote import EXIT_WORKDIR, confine, json_or_none, parse_df_free, parse_sha256sum, split_sections
+from .remote import EXIT_WORKDIR, confine, parse_df_free, parse_sha256sum, split_sections
 from .transport import SshError, SshTransport
 
 COMMAND_TIMEOUT_S = 120.0          # short housekeeping calls (hashing, mkdir, probe)
@@ -141,7 +141,7 @@ class SshDevice(SshTransport, Device):
 
     # probe -----------------------------------------------------------------------------------------
     def probe(self) -> dict[str, Any]:
-        """The full device probe (probe_script.py piped to the device's Python)."""
+        """The full device probe (the probe script piped to the device's Python)."""
         result = self.call(scripts.RUN_SCRIPT, [self._workdir_arg(), *probe_mod.stdin_argv(self.python)],
                            COMMAND_TIMEOUT_S, what="the device probe",
                            stdin=probe_mod.script_text().encode())
@@ -149,7 +149,7 @@ class SshDevice(SshTransport, Device):
         if not result.ok:
             raise DeviceError(f"{self.label}: the device probe failed (exit {result.returncode}): "
                               f"{tail(result.stderr.strip(), 500)}")
-        return probe_mod.parse_output(result.stdout, self.label)
+        return probe_mod.parse_probe_output(result.stdout, self.label)
 
     def temperature(self) -> dict[str, Any]:
         """Quick temperature reading; every key None when it cannot be read (never fails a job)."""
@@ -159,7 +159,7 @@ class SshDevice(SshTransport, Device):
                                COMMAND_TIMEOUT_S, what="reading the temperature",
                                stdin=probe_mod.script_text().encode())
             if result.ok:
-                return probe_mod.parse_output(result.stdout, self.label, quick=True)
+                return probe_mod.parse_probe_output(result.stdout, self.label, quick=True)
         except SshError as exc:
             if exc.reason in ("unreachable", "lost", "auth", "hostkey"):
                 raise

@@ -8,10 +8,8 @@ the device. `~/` in a workdir or python path is expanded there by `home_path`.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
-from typing import Any
 
 from ...errors import DeviceError
 
@@ -158,12 +156,3 @@ def parse_df_free(line: str) -> int | None:
     if len(fields) >= 4 and fields[3].isdigit():
         return int(fields[3]) * 1024
     return None
-
-
-def json_or_none(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None

@@ -14,13 +14,12 @@ import math
 import re
 import shlex
 import subprocess
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from ...errors import DeviceError, DeviceLost
-from ..base import CommandResult
+from ..base import Children, CommandResult
 from ..config import SshConfig
 
 
@@ -57,8 +56,7 @@ class SshTransport:
         self.ssh_config = config.ssh_config
         self.ssh_options = config.ssh_options
         self.connect_timeout = config.connect_timeout
-        self._calls: set[subprocess.Popen] = set()
-        self._calls_lock = threading.Lock()
+        self._calls = Children()
 
     @property
     def destination(self) -> str:
@@ -113,14 +111,7 @@ class SshTransport:
 
     def kill_calls(self) -> None:
         """Kill every ssh client of this device still running (Ctrl-C); safe from any thread."""
-        with self._calls_lock:
-            procs = list(self._calls)
-        for proc in procs:
-            if proc.poll() is None:
-                try:
-                    proc.kill()
-                except ProcessLookupError:
-                    pass
+        self._calls.kill_all()
 
     def _ssh(self, remote: str, timeout: float, *, what: str, stdin: Any = None,
              stdout_file: Any = None) -> CommandResult:
@@ -135,8 +126,7 @@ class SshTransport:
         except FileNotFoundError:
             raise ssh_error(f"{self.label}: the OpenSSH client `ssh` is not installed on this machine; "
                             "install it (Debian/Ubuntu: apt-get install openssh-client)", "client") from None
-        with self._calls_lock:
-            self._calls.add(proc)
+        self._calls.add(proc)
         try:
             out, err = proc.communicate(input=data, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -149,8 +139,7 @@ class SshTransport:
             proc.communicate()
             raise
         finally:
-            with self._calls_lock:
-                self._calls.discard(proc)
+            self._calls.discard(proc)
         result = CommandResult(
             argv=tuple(argv), returncode=proc.returncode,
             stdout=(out or b"").decode("utf-8", "replace"),
