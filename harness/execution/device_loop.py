@@ -2,7 +2,9 @@
 
 The retry/skip policy: a lost connection (DeviceLost) is retried after each pause in `retry_delays`;
 if the device stays away, its remaining jobs are recorded as skipped with the reason and the other
-devices go on. A HarnessError from a job is a failed record. A job killed by an interrupt gets no
+devices go on. A device that answers but cannot run jobs until someone acts (DeviceUnusable:
+unauthorized, no space left, workdir unwritable) is retried once, then skipped the same way, so
+`--resume` runs those jobs once it is fixed. A HarnessError from a job is a failed record. A job killed by an interrupt gets no
 record, so `edgebench run --resume` runs it again.
 """
 
@@ -14,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DeviceLost, HarnessError, RunDirError
+from ..errors import DeviceLost, DeviceUnusable, HarnessError, RunDirError
 from ..plan import job_dict
 from ..records import Status
 from .writer import JobKey, RunWriter, job_record
@@ -101,7 +103,7 @@ class DeviceLoop:
 
     def _execute(self, spec: JobSpec, configs: list[Config]) -> tuple[dict[str, Any] | None, int]:
         """(the device's result, retries); None if interrupted while the device was away."""
-        attempts = 0
+        attempts, unusable = 0, False
         while True:
             try:
                 return self.device.execute(self._job(spec), self.profile.job_timeout_s), attempts
@@ -117,6 +119,19 @@ class DeviceLoop:
                 self.stop.wait(delay)
                 attempts += 1
                 try:  # the device may have come back with an empty workdir
+                    self._prepare(configs)
+                except HarnessError:
+                    pass
+            except DeviceUnusable as exc:
+                if self.stop.is_set():
+                    return None, attempts
+                if unusable:
+                    raise _GaveUp(f"device {self.profile.name} unusable: {exc}") from exc
+                unusable = True
+                self.progress.note(f"edgebench: {self.profile.name}: {exc}; retrying once")
+                self.stop.wait(self.retry_delays[0] if self.retry_delays else 0.0)
+                attempts += 1
+                try:
                     self._prepare(configs)
                 except HarnessError:
                     pass
