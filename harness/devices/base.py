@@ -10,6 +10,7 @@ command, the exit code and the tail of its output.
 from __future__ import annotations
 
 import shlex
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ class Device(ABC):
     kind: str
     emulated: bool = False
     cpu: str | None = None  # the emulated CPU (qemu), else None
+    # shared by devices on the same physical CPUs (execution/fleet.py): their jobs take turns
+    host_lock: threading.Lock | None = None
 
     # what the orchestrator calls ------------------------------------------------------------
     @abstractmethod

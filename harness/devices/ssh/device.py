@@ -119,14 +119,12 @@ class SshDevice(SshTransport, Device):
 
     def interrupt(self) -> None:
         """Ctrl-C: stop the job in flight, here (the ssh client) and on the device (its runner)."""
-        jobdir = self._active_job
+        jobdir, base = self._active_job, self._workdir_abs
         self.kill_calls()
-        if jobdir:
-            # matches the runner's (and timeout's) command line; the escaped dot keeps pkill's
-            # own command line from matching
-            pattern = re.escape(jobdir) + "/job\\.json"
+        if jobdir and base:
+            pattern = re.escape(jobdir) + "/job\\.json"  # the runner's argv, not the script's own
             try:
-                self.call(scripts.RUN_SCRIPT, ["/", "pkill", "-TERM", "-f", "--", pattern], 15,
+                self.call(scripts.INTERRUPT_SCRIPT, [base, jobdir, pattern], 15 + self.connect_timeout,
                           what="stopping the job on the device")
             except DeviceError:
                 pass

@@ -88,6 +88,16 @@ done
 exit $rc
 """
 
+# $1 absolute workdir, $2 job folder (relative), $3 pkill pattern matching the job's runner (and its
+# `timeout`). Ctrl-C: stop the runner, kill it if it lingers, and remove its job folder.
+INTERRUPT_SCRIPT = r"""set -u
+pkill -TERM -f -- "$3" 2>/dev/null
+i=0; while [ $i -lt 20 ] && pgrep -f -- "$3" >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+pkill -KILL -f -- "$3" 2>/dev/null
+case $2 in jobs/?*) rm -rf -- "$1/$2";; esac
+exit 0
+"""
+
 # $1 workdir, $2 python. key=value lines describing what a job needs on the device.
 CHECK_SCRIPT = PRELUDE + r"""w=$(home_path "$1"); py=$(home_path "$2")
 echo "user=$(id -un 2>/dev/null)"
