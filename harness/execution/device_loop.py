@@ -109,7 +109,8 @@ class DeviceLoop:
         attempts, unusable, first = 0, False, None
         while True:
             try:
-                with self.device.host_lock or contextlib.nullcontext():  # a shared host: take turns
+                lock = getattr(self.device, "host_lock", None) or contextlib.nullcontext()
+                with lock:  # devices on one machine take turns
                     first = first or (time.time(), time.monotonic())
                     try:
                         return self.device.execute(self._job(spec), self.profile.job_timeout_s), attempts

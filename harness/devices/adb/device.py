@@ -164,8 +164,8 @@ class AdbDevice(AdbTransport, Device):
             return
         out = (res.stderr + res.stdout).strip()
         if "No space left" in out:
-            raise DeviceUnusable(f"{self.label}: no space left on the phone under {self.workdir}: free some "
-                              f"space (`adb shell df {self.workdir}`) or choose another [device] workdir")
+            raise DeviceUnusable(f"{self.label}: no space left on the phone under {self.workdir}: free "
+                                 f"some space (`adb shell df {self.workdir}`) or choose another [device] workdir")
         raise DeviceUnusable(f"{self.label}: workdir {self.workdir} is not writable ({reason_of(out)}): set "
                              f"[device] workdir to a writable folder such as {DEFAULT_WORKDIR}")
 
