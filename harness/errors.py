@@ -37,3 +37,8 @@ class RegressionFound(HarnessError):
 
 class DeviceLost(DeviceError):
     """The connection to a device dropped mid-run (ssh exit 255, adb device gone): worth a retry."""
+
+
+class DeviceUnusable(DeviceError):
+    """The device answers but cannot run jobs until someone acts (unauthorized, offline, no space left,
+    workdir unwritable): retried once, then the device's remaining jobs are skipped for --resume."""

@@ -5,10 +5,13 @@ Nothing here imports anything heavy (numpy, pandas, runtimes): the CLI and the d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+import signal
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +91,20 @@ def json_or_none(text: str | None) -> Any:
         return json.loads(text)
     except ValueError:
         return None
+
+
+@contextlib.contextmanager
+def deferred_signals(signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[list[int]]:
+    """While a run stops (killing jobs on the devices, closing them, marking run.json), a second Ctrl-C
+    or SIGTERM must not cut the cleanup short: such signals are held in the yielded list instead of
+    raising. Outside the main thread (where handlers cannot be set) it does nothing."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    old = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in signals}
+    try:
+        yield held
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)

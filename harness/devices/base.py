@@ -62,6 +62,8 @@ class Device(ABC):
     kind: str
     emulated: bool = False
     cpu: str | None = None  # the emulated CPU (qemu), else None
+    # shared by devices on the same physical CPUs (execution/fleet.py): their jobs take turns
+    host_lock: threading.Lock | None = None
 
     # what the orchestrator calls ------------------------------------------------------------
     @abstractmethod

@@ -8,6 +8,7 @@ profiles.py and every device can use it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -29,8 +30,19 @@ COMMON_KEYS: KeySpec = {
 }
 
 
+MAX_CORE_INDEX = 4095  # Linux's CONFIG_NR_CPUS ceiling; a larger index is a typo
+
+
 def _cores(table: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """[device] cores: distinct CPU indices 0..MAX_CORE_INDEX (integers, not floats or booleans)."""
     cores = table.get("cores")
+    if cores is None:
+        return None
+    ok = isinstance(cores, (list, tuple)) and all(
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= MAX_CORE_INDEX for c in cores)
+    if not ok or len(set(cores)) != len(cores):
+        raise ProfileError(f"device {table.get('name')!r}: [device] cores must be a list of distinct CPU "
+                           f"numbers 0-{MAX_CORE_INDEX}, e.g. [2, 3], got {cores!r}")
     return tuple(cores) if cores else None
 
 
@@ -83,13 +95,21 @@ class QemuConfig:
 SSH_DEFAULT_WORKDIR = "~/edgebench"
 SSH_DEFAULT_PYTHON = "python3"
 SSH_DEFAULT_CONNECT_TIMEOUT_S = 10.0
+MAX_CONNECT_TIMEOUT_S = 3600.0
+# ssh -o options that make the ssh client run a command on this machine: a profile may use them only
+# with allow_local_commands = true (a profile is then as trusted as code).
+LOCAL_COMMAND_OPTIONS = ("proxycommand", "localcommand", "knownhostscommand", "permitlocalcommand",
+                         "match")
 
 
 def check_workdir(workdir: Any, where: str) -> str:
     """A workdir is a plain absolute or ~/ path without `..`; '/', '~' and empty are refused."""
     if not isinstance(workdir, str) or not workdir.strip():
         raise ProfileError(f"{where} workdir must be a folder path on the device, got {workdir!r}")
-    if not workdir.startswith(("/", "~/")) or "\n" in workdir:
+    if re.search(r"[\x00-\x1f\x7f]", workdir):
+        raise ProfileError(f"{where} workdir must not hold control characters (NUL, newline, ...), got "
+                           f"{workdir!r}")
+    if not workdir.startswith(("/", "~/")):
         raise ProfileError(f"{where} workdir must be absolute or start with ~/ (e.g. ~/edgebench), "
                            f"got {workdir!r}")
     parts = [p for p in workdir.split("/") if p not in ("", "~")]
@@ -115,6 +135,7 @@ class SshConfig:
         "ssh_options": (list, "extra -o options, e.g. ['ProxyJump=gw']"),
         "connect_timeout": ((int, float), "seconds"),
         "ssh_config": (str, "ssh config file to use instead of ~/.ssh/config (ssh -F)"),
+        "allow_local_commands": (bool, "let ssh_options run commands on this machine (ProxyCommand, ...)"),
     }
 
     host: str
@@ -147,9 +168,14 @@ class SshConfig:
         if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
             raise ProfileError(f"{where} port must be an integer 1-65535, got {port!r}")
         timeout = table.get("connect_timeout", SSH_DEFAULT_CONNECT_TIMEOUT_S)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ProfileError(f"{where} connect_timeout must be a positive number of seconds, got {timeout!r}")
-        options = _ssh_options(table.get("ssh_options", []), where)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+                or not 0 < timeout <= MAX_CONNECT_TIMEOUT_S:
+            raise ProfileError(f"{where} connect_timeout must be a number of seconds above 0 and at most "
+                               f"{MAX_CONNECT_TIMEOUT_S:.0f}, got {timeout!r}")
+        allow = table.get("allow_local_commands", False)
+        if not isinstance(allow, bool):
+            raise ProfileError(f"{where} allow_local_commands must be true or false, got {allow!r}")
+        options = _ssh_options(table.get("ssh_options", []), where, allow)
         cleanup = table.get("cleanup", False)
         if not isinstance(cleanup, bool):
             raise ProfileError(f"{where} cleanup must be true or false, got {cleanup!r}")
@@ -164,14 +190,19 @@ class SshConfig:
                    cleanup=cleanup, cores=_cores(table))
 
 
-def _ssh_options(options: Any, where: str) -> tuple[str, ...]:
+def _ssh_options(options: Any, where: str, allow_local_commands: bool = False) -> tuple[str, ...]:
     if isinstance(options, str) or not isinstance(options, (list, tuple)):
         raise ProfileError(f"{where} ssh_options must be a list of 'Key=Value' strings, got {options!r}")
     for option in options:
         if not isinstance(option, str) or not re.match(r"^[A-Za-z][A-Za-z0-9]*\s*[= ]\s*\S", option) \
-                or "\n" in option:
+                or re.search(r"[\x00-\x1f\x7f]", option):
             raise ProfileError(f"{where} each ssh_options entry must look like 'Key=Value' (an ssh "
                                f"-o option, e.g. 'ProxyJump=gateway'), got {option!r}")
+        key = re.match(r"^[A-Za-z0-9]+", option).group(0).lower()  # type: ignore[union-attr]
+        if key in LOCAL_COMMAND_OPTIONS and not allow_local_commands:
+            raise ProfileError(f"{where} ssh_options {option!r} makes ssh run a command on this machine; "
+                               "use ProxyJump instead, or set allow_local_commands = true in [device] if "
+                               "you trust this profile as you would code")
     return tuple(options)
 
 

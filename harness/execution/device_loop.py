@@ -2,21 +2,26 @@
 
 The retry/skip policy: a lost connection (DeviceLost) is retried after each pause in `retry_delays`;
 if the device stays away, its remaining jobs are recorded as skipped with the reason and the other
-devices go on. A HarnessError from a job is a failed record. A job killed by an interrupt gets no
-record, so `edgebench run --resume` runs it again.
+devices go on. A device that answers but cannot run jobs until someone acts (DeviceUnusable:
+unauthorized, no space left, workdir unwritable) is retried once, then skipped the same way, so
+`--resume` runs those jobs once it is fixed. A HarnessError from a job is a failed record. A job
+killed by an interrupt gets no record, so `edgebench run --resume` runs it again. Devices on the
+same physical CPUs (Device.host_lock, set by fleet.py) take turns, one job at a time between them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DeviceLost, HarnessError, RunDirError
+from ..errors import DeviceLost, DeviceUnusable, HarnessError, RunDirError
 from ..plan import job_dict
 from ..records import Status
+from ..util import deferred_signals
 from .writer import JobKey, RunWriter, job_record
 
 if TYPE_CHECKING:
@@ -45,6 +50,7 @@ class DeviceLoop:
         self.retry_delays = tuple(retry_delays)
         self.finished: set[JobKey] = set()  # keys of the jobs that got a record
         self.mapping: dict[str, str] = {}   # local file -> path on the device
+        self._span = (0.0, 0.0)  # the last job's start (epoch s) and duration (s)
 
     def run(self, jobs: list[JobSpec], done: set[JobKey]) -> None:
         """Every pending job gets a record, unless the run is interrupted or its folder is unwritable."""
@@ -79,7 +85,6 @@ class DeviceLoop:
         for i, spec in enumerate(pending):
             if self.stop.is_set():
                 return
-            started, t0 = time.time(), time.monotonic()
             try:
                 result, attempts = self._execute(spec, configs)
             except _GaveUp as exc:
@@ -90,7 +95,7 @@ class DeviceLoop:
                 return  # killed by the interrupt: no record, so --resume runs it again
             if attempts:
                 result["retries"] = attempts
-            rec = job_record(spec, result, self.writer.run_id, self.device, started, time.monotonic() - t0)
+            rec = job_record(spec, result, self.writer.run_id, self.device, *self._span)
             self._append(spec, rec)
 
     def _job(self, spec: JobSpec) -> dict[str, Any]:
@@ -101,10 +106,16 @@ class DeviceLoop:
 
     def _execute(self, spec: JobSpec, configs: list[Config]) -> tuple[dict[str, Any] | None, int]:
         """(the device's result, retries); None if interrupted while the device was away."""
-        attempts = 0
+        attempts, unusable, first = 0, False, None
         while True:
             try:
-                return self.device.execute(self._job(spec), self.profile.job_timeout_s), attempts
+                lock = getattr(self.device, "host_lock", None) or contextlib.nullcontext()
+                with lock:  # devices on one machine take turns
+                    first = first or (time.time(), time.monotonic())
+                    try:
+                        return self.device.execute(self._job(spec), self.profile.job_timeout_s), attempts
+                    finally:
+                        self._span = (first[0], time.monotonic() - first[1])  # started, duration
             except DeviceLost as exc:
                 if self.stop.is_set():
                     return None, attempts
@@ -117,6 +128,19 @@ class DeviceLoop:
                 self.stop.wait(delay)
                 attempts += 1
                 try:  # the device may have come back with an empty workdir
+                    self._prepare(configs)
+                except HarnessError:
+                    pass
+            except DeviceUnusable as exc:
+                if self.stop.is_set():
+                    return None, attempts
+                if unusable:
+                    raise _GaveUp(f"device {self.profile.name} unusable: {exc}") from exc
+                unusable = True
+                self.progress.note(f"edgebench: {self.profile.name}: {exc}; retrying once")
+                self.stop.wait(self.retry_delays[0] if self.retry_delays else 0.0)
+                attempts += 1
+                try:
                     self._prepare(configs)
                 except HarnessError:
                     pass
@@ -163,12 +187,13 @@ def run_devices(profiles: list[Profile], devices: dict[str, Device], jobs: dict[
             for t in threads:
                 t.join(timeout=0.2)
     except KeyboardInterrupt:
-        stop.set()
-        interrupt_devices(devices)
-        for t in threads:
-            if t.is_alive():
-                t.join(timeout=30)
-        interrupt_devices(devices)  # a job started between the first interrupt and the stop flag
+        with deferred_signals():  # a second Ctrl-C/SIGTERM must not cut the stopping short
+            stop.set()
+            interrupt_devices(devices)
+            for t in threads:
+                if t.is_alive():
+                    t.join(timeout=30)
+            interrupt_devices(devices)  # a job started between the first interrupt and the stop flag
         return False
     if writer.fatal is not None:
         raise writer.fatal

@@ -3,6 +3,10 @@ Problems with any device are reported together, before the first job."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+import sys
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +43,48 @@ def open_devices(profiles: list[Profile]) -> dict[str, Device]:
     if problems:
         close_devices(devices)
         raise DeviceError(format_problems(problems))
+    share_host_locks(devices)
     return devices
+
+
+THIS_MACHINE = "this machine"
+
+
+def host_key(dev: Device) -> str:
+    """Which physical CPUs a device's jobs run on: local and qemu (and ssh to a loopback address) are
+    this machine; ssh is the resolved address and port; adb is the phone's serial at its server."""
+    if dev.kind in ("local", "qemu"):
+        return THIS_MACHINE
+    if dev.kind == "ssh":
+        host = str(getattr(dev, "host", dev.name))
+        try:
+            addr = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0]
+        except (OSError, UnicodeError):
+            addr = host  # an ~/.ssh/config alias: ssh resolves it, we compare the name
+        try:
+            if ipaddress.ip_address(addr).is_loopback:
+                return THIS_MACHINE
+        except ValueError:
+            pass
+        return f"ssh {addr}:{getattr(dev, 'port', None) or 22}"
+    if dev.kind == "adb":
+        return f"adb {getattr(dev, 'serial', None) or '(only device)'}"
+    return f"{dev.kind} {dev.name}"
+
+
+def share_host_locks(devices: dict[str, Device]) -> None:
+    """Devices whose jobs would run on the same CPUs take turns (one lock per physical host), so two
+    profiles for one machine never measure at the same time; says so when it happens."""
+    groups: dict[str, list[str]] = {}
+    for name, dev in devices.items():
+        groups.setdefault(host_key(dev), []).append(name)
+    for key, names in groups.items():
+        if len(names) > 1:
+            lock = threading.Lock()
+            for name in names:
+                devices[name].host_lock = lock
+            print(f"edgebench: {', '.join(names)} run on the same CPUs ({key}): their jobs take turns",
+                  file=sys.stderr)
 
 
 def close_devices(devices: dict[str, Device]) -> None:

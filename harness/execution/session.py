@@ -24,6 +24,7 @@ from ..paths import REPO_ROOT, results_dir
 from ..plan import JobSpec, plan
 from ..profiles import Profile, format_problems
 from ..records import RECORD_SCHEMA_VERSION, RECORDS_FILE, RUN_FILE, RUN_SCHEMA_VERSION, truncate_partial_line
+from ..util import deferred_signals
 from .device_loop import interrupt_devices, run_devices
 from .fleet import close_devices, open_devices, probe_devices
 from .writer import JobKey, RunWriter
@@ -185,7 +186,8 @@ def _probe_and_run(profiles: list[Profile], writer: RunWriter, jobs: Jobs, done:
             return False
         return run_devices(profiles, devices, jobs, done, writer) and _pair_rounds(profiles, devices, jobs, writer)
     finally:
-        close_devices(devices)
+        with deferred_signals():  # closing (removing job folders on the devices) is never cut short
+            close_devices(devices)
 
 
 def _pair_rounds(profiles: list[Profile], devices: dict[str, Device], jobs: Jobs, writer: RunWriter) -> bool:

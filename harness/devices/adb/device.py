@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ...errors import DeviceError, DeviceLost
+from ...errors import DeviceError, DeviceLost, DeviceUnusable
 from ..base import CommandResult, Device
 from ..config import ADB_DEFAULT_WORKDIR, COMMON_KEYS, NATIVE_TOOLS, AdbConfig
 from ..execute import JOB_FILE, OUT_FILE, Launch, execute_job
@@ -26,6 +26,8 @@ from .probe import THERMAL_COMMAND, parse_probe, parse_thermal, probe_command
 from .transport import COMMAND_TIMEOUT_S, AdbTransport, reason_of
 
 DEFAULT_WORKDIR = ADB_DEFAULT_WORKDIR
+MARKER = ".edgebench-workdir"  # written into a workdir edgebench created; cleanup needs it
+OWN_ENTRIES = ("runner", "files", "bin", "jobs", MARKER)  # what edgebench puts in a workdir
 # The [device] keys an adb profile may use (the schema is config.AdbConfig).
 PROFILE_KEYS = (*COMMON_KEYS, *AdbConfig.KEYS)
 
@@ -151,17 +153,21 @@ class AdbDevice(AdbTransport, Device):
 
     # -- prepare -------------------------------------------------------------------------------
     def _ensure_workdir(self) -> None:
+        """Create the workdir; mark it as edgebench's (MARKER) only when it is new or empty, so cleanup
+        never removes a folder that held the user's files."""
         w = shlex.quote(self.workdir)
         probe = shlex.quote(f"{self.workdir}/.edgebench-write-test")
-        res = self.shell(f"mkdir -p {w} && touch {probe} && rm -f {probe}", COMMAND_TIMEOUT_S)
+        marker = shlex.quote(f"{self.workdir}/{MARKER}")
+        res = self.shell(f'if [ ! -d {w} ] || [ -z "$(ls -A {w} 2>/dev/null)" ]; then mkdir -p {w} && '
+                         f"touch {marker}; fi && touch {probe} && rm -f {probe}", COMMAND_TIMEOUT_S)
         if res.ok:
             return
         out = (res.stderr + res.stdout).strip()
         if "No space left" in out:
-            raise DeviceError(f"{self.label}: no space left on the phone under {self.workdir}: free some "
-                              f"space (`adb shell df {self.workdir}`) or choose another [device] workdir")
-        raise DeviceError(f"{self.label}: workdir {self.workdir} is not writable ({reason_of(out)}): set "
-                          f"[device] workdir to a writable folder such as {DEFAULT_WORKDIR}")
+            raise DeviceUnusable(f"{self.label}: no space left on the phone under {self.workdir}: free "
+                                 f"some space (`adb shell df {self.workdir}`) or choose another [device] workdir")
+        raise DeviceUnusable(f"{self.label}: workdir {self.workdir} is not writable ({reason_of(out)}): set "
+                             f"[device] workdir to a writable folder such as {DEFAULT_WORKDIR}")
 
     def prepare(self, files: Sequence[Path] = ()) -> dict[str, str]:
         """The workdir, the runner bundle (python runner) or the native tools, and these files, each
@@ -266,13 +272,20 @@ class AdbDevice(AdbTransport, Device):
         return device_path
 
     def close(self) -> None:
-        """Remove the job folders (the whole workdir with cleanup = true). Never raises: the phone may
-        already be gone, and nothing measured depends on it."""
+        """Remove this run's job folders; with cleanup = true also what edgebench put in the workdir and
+        the workdir itself, only when edgebench created it (MARKER). Never raises: the phone may already
+        be gone, and nothing measured depends on it."""
         if not self._connected:
             return
-        target = self.workdir if self.config.cleanup else f"{self.workdir}/jobs"
+        w = shlex.quote(self.workdir)
+        jobs = shlex.quote(f"{self.workdir}/jobs/{os.getpid()}")
+        line = f"rm -rf -- {jobs}-*; rmdir {w}/jobs 2>/dev/null"
+        if self.config.cleanup:
+            ours = " ".join(shlex.quote(e) for e in OWN_ENTRIES)
+            line += (f"; if [ -f {w}/{MARKER} ]; then cd {w} && rm -rf -- {ours} && cd / && "
+                     f"rmdir {w} 2>/dev/null; fi")
         try:
-            self.run(["rm", "-rf", target], COMMAND_TIMEOUT_S)
+            self.shell(line + "; true", COMMAND_TIMEOUT_S)
         except DeviceError:
             pass
         if self.config.cleanup:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ...errors import DeviceError, DeviceLost
+from ...errors import DeviceError, DeviceLost, DeviceUnusable
 from ...util import tail
 from ..base import Children, CommandResult
 from ..config import ADB_DEFAULT_WORKDIR, AdbConfig
@@ -90,9 +90,9 @@ class AdbTransport:
     def _adb_error(self, text: str) -> DeviceError | None:
         """adb's own error messages as an error that says what to do. Once the phone was reached,
         losing it is DeviceLost (the run retries, then records the rest as skipped)."""
-        cls = DeviceLost if self._connected and any(p in text for p in _LOST) else DeviceError
-        if "unauthorized" in text:
-            return DeviceError(f"{self.label} is unauthorized: unlock the phone and accept the 'Allow USB "
+        cls = DeviceLost if self._connected and any(p in text for p in _LOST) else DeviceUnusable
+        if "unauthorized" in text:  # repeats until someone accepts the prompt on the phone
+            return DeviceUnusable(f"{self.label} is unauthorized: unlock the phone and accept the 'Allow USB "
                                f"debugging' prompt for this computer (adb devices shows 'unauthorized' "
                                f"until then), then retry")
         if "device offline" in text:
@@ -197,7 +197,8 @@ class AdbTransport:
 
     def _push_one(self, local: Path, remote: str) -> None:
         timeout = COMMAND_TIMEOUT_S + local.stat().st_size / MIN_TRANSFER_BYTES_PER_S
-        res = self._adb(["push", str(local), remote], timeout)
+        # adb pushes a symlink as a link: send the file it points to
+        res = self._adb(["push", str(local.resolve()), remote], timeout)
         if res.ok:
             return
         out = (res.stdout + res.stderr).strip()
@@ -205,11 +206,11 @@ class AdbTransport:
             raise DeviceLost(f"{self.label}: pushing {local.name} took longer than {timeout:.0f}s; check "
                              f"the USB connection")
         if "No space left" in out:
-            raise DeviceError(f"{self.label}: no space left on the phone for {remote}: free some space "
+            raise DeviceUnusable(f"{self.label}: no space left on the phone for {remote}: free some space "
                               f"(`adb shell df {posixpath.dirname(remote)}`) or set [device] workdir to a "
                               f"folder on a bigger partition")
         if "Read-only file system" in out or "Permission denied" in out:
-            raise DeviceError(f"{self.label}: cannot write {remote} ({reason_of(out)}): set [device] workdir "
+            raise DeviceUnusable(f"{self.label}: cannot write {remote} ({reason_of(out)}): set [device] workdir "
                               f"to a writable folder such as {ADB_DEFAULT_WORKDIR}")
         raise self._adb_error(out) or DeviceError(
             f"{self.label}: adb push {local} {remote} failed (exit {res.returncode}): {tail(out, 800)}")

@@ -3,7 +3,7 @@ scripts the device runs and their parsers), check.py (`devices check`), device.p
 
 from .device import PROFILE_KEYS, PrepareReport, SshDevice, runner_bundle
 from .remote import parse_sha256sum
-from .transport import SshError, SshLost
+from .transport import SshError, SshLost, SshUnusable
 
-__all__ = ["PROFILE_KEYS", "PrepareReport", "SshDevice", "SshError", "SshLost", "parse_sha256sum",
-           "runner_bundle"]
+__all__ = ["PROFILE_KEYS", "PrepareReport", "SshDevice", "SshError", "SshLost", "SshUnusable",
+           "parse_sha256sum", "runner_bundle"]

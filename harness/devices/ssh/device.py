@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ...errors import DeviceError
+from ...errors import DeviceError, DeviceUnusable
 from ...paths import REPO_ROOT
 from ...util import json_or_none, tail
 from .. import probe as probe_mod
@@ -52,7 +52,7 @@ PROBE_REL = "runner/probe_script.py"  # where the bundle puts the probe (added w
 
 # Profile keys this kind reads from [device] (the schema is config.SshConfig).
 PROFILE_KEYS = ("name", "kind", "host", "user", "port", "identity", "ssh_config", "ssh_options",
-                "connect_timeout", "python", "workdir", "cleanup", "cores")
+                "connect_timeout", "python", "workdir", "cleanup", "cores", "allow_local_commands")
 
 PrepareReport = SyncReport  # what one prepare() sent: device paths relative to the workdir
 
@@ -119,14 +119,12 @@ class SshDevice(SshTransport, Device):
 
     def interrupt(self) -> None:
         """Ctrl-C: stop the job in flight, here (the ssh client) and on the device (its runner)."""
-        jobdir = self._active_job
+        jobdir, base = self._active_job, self._workdir_abs
         self.kill_calls()
-        if jobdir:
-            # matches the runner's (and timeout's) command line; the escaped dot keeps pkill's
-            # own command line from matching
-            pattern = re.escape(jobdir) + "/job\\.json"
+        if jobdir and base:
+            pattern = re.escape(jobdir) + "/job\\.json"  # the runner's argv, not the script's own
             try:
-                self.call(scripts.RUN_SCRIPT, ["/", "pkill", "-TERM", "-f", "--", pattern], 15,
+                self.call(scripts.INTERRUPT_SCRIPT, [base, jobdir, pattern], 15 + self.connect_timeout,
                           what="stopping the job on the device")
             except DeviceError:
                 pass
@@ -235,9 +233,9 @@ class SshDevice(SshTransport, Device):
         with tempfile.TemporaryFile() as spool:
             with tarfile.open(fileobj=spool, mode="w", format=tarfile.GNU_FORMAT) as tar:
                 for u in uploads:
-                    info = tar.gettarinfo(str(u.local), arcname=u.dest)
-                    info.mode, info.uid, info.gid, info.uname, info.gname = 0o644, 0, 0, "", ""
-                    with open(u.local, "rb") as fh:
+                    with open(u.local, "rb") as fh:  # the file a symlink points to, never the link
+                        info = tar.gettarinfo(fileobj=fh, arcname=u.dest)
+                        info.mode, info.uid, info.gid, info.uname, info.gname = 0o644, 0, 0, "", ""
                         tar.addfile(info, fh)
             spool.seek(0)
             result = self.call(scripts.UNTAR_SCRIPT, [self._workdir_abs], self._transfer_timeout(total),
@@ -336,19 +334,21 @@ class SshDevice(SshTransport, Device):
 
     # cleanup and check -----------------------------------------------------------------------------
     def cleanup(self) -> None:
-        """Remove the workdir from the device (refuses `/` and the home folder)."""
+        """Remove what edgebench put in the workdir, and the workdir itself, only when edgebench created
+        it (its marker file); a folder that held other files is kept. Refuses `/` and the home folder."""
         result = self.call(scripts.CLEANUP_SCRIPT,
                            [self.workdir], COMMAND_TIMEOUT_S, what="resolving the workdir")
         self._raise_for_workdir(result)
         lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
-        if len(lines) < 2:
+        if len(lines) < 3:
             return  # nothing there
-        target, home = lines[0], lines[1]
+        target, home, marked = lines[0], lines[1], lines[2] == "marked"
         if target in ("/", home) or len(Path(target).parts) < 3:
             raise DeviceError(f"{self.label}: refusing to delete {target}: choose a dedicated workdir "
                               "such as ~/edgebench")
-        self.call(scripts.RUN_SCRIPT, ["/", "rm", "-rf", "--", target], COMMAND_TIMEOUT_S,
-                  what="removing the workdir").raise_for_status(self.label)
+        if marked:
+            self.call(scripts.REMOVE_SCRIPT, [target], COMMAND_TIMEOUT_S,
+                      what="removing the workdir").raise_for_status(self.label)
         self._workdir_abs = None
 
     def check(self, runtimes: Iterable[str] = ("onnxruntime", "tflite"),
@@ -367,9 +367,9 @@ class SshDevice(SshTransport, Device):
         if result.returncode == EXIT_WORKDIR:
             reason = tail(result.stderr.strip(), 300) or "permission denied"
             if "No space left" in reason:
-                raise DeviceError(f"{self.label}: no space left on the device for workdir {self.workdir}; "
+                raise DeviceUnusable(f"{self.label}: no space left on the device for workdir {self.workdir}; "
                                   "free some space or set workdir = ... on a bigger disk")
-            raise DeviceError(f"{self.label}: workdir {self.workdir} is not writable ({reason}); set "
+            raise DeviceUnusable(f"{self.label}: workdir {self.workdir} is not writable ({reason}); set "
                               "workdir = \"/tmp/edgebench-USER\" (a folder the login user owns) in the "
                               "profile, or fix its permissions on the device")
 
@@ -380,11 +380,11 @@ class SshDevice(SshTransport, Device):
         free = parse_df_free(df.group(1)) if df else None
         if re.search(r"No space left|Disk quota exceeded|Wrote only \d+ of", result.stderr) or \
                 (free is not None and free < max(nbytes, 1 << 20)):
-            raise DeviceError(f"{self.label}: no space left on the device while {what}; free some "
+            raise DeviceUnusable(f"{self.label}: no space left on the device while {what}; free some "
                               "space there or set workdir = ... on a bigger disk")
         self._raise_for_workdir(result)
         if "Permission denied" in result.stderr or "Read-only file system" in result.stderr:
-            raise DeviceError(f"{self.label}: cannot write while {what} ({tail(result.stderr.strip(), 300)}); "
+            raise DeviceUnusable(f"{self.label}: cannot write while {what} ({tail(result.stderr.strip(), 300)}); "
                               "set workdir = ... to a folder the login user can write")
         if result.returncode == 127 or "tar: not found" in result.stderr:
             raise DeviceError(f"{self.label}: `tar` is missing on the device; install it (apt-get install tar)")

@@ -22,8 +22,10 @@ home_path() { case $1 in "~") printf '%s\n' "$HOME";; "~/"*) printf '%s\n' "$HOM
 
 # $1 workdir; $2.. files (relative to it) to hash. Prints the absolute workdir, then sha256sum lines.
 INIT_SCRIPT = PRELUDE + r"""w=$(home_path "$1"); shift
+fresh=0; if [ ! -d "$w" ] || [ -z "$(ls -A -- "$w" 2>/dev/null)" ]; then fresh=1; fi
 mkdir -p -- "$w" || exit 90
 cd -- "$w" || exit 90
+if [ $fresh = 1 ]; then ( : > .edgebench-workdir ) || exit 90; fi
 t=".edgebench-write-test.$$"
 ( : > "$t" ) || exit 90
 rm -f -- "$t"
@@ -84,6 +86,16 @@ done
 exit $rc
 """
 
+# $1 absolute workdir, $2 job folder (relative), $3 pkill pattern matching the job's runner (and its
+# `timeout`). Ctrl-C: stop the runner, kill it if it lingers, and remove its job folder.
+INTERRUPT_SCRIPT = r"""set -u
+pkill -TERM -f -- "$3" 2>/dev/null
+i=0; while [ $i -lt 20 ] && pgrep -f -- "$3" >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+pkill -KILL -f -- "$3" 2>/dev/null
+case $2 in jobs/?*) rm -rf -- "$1/$2";; esac
+exit 0
+"""
+
 # $1 workdir, $2 python. key=value lines describing what a job needs on the device.
 CHECK_SCRIPT = PRELUDE + r"""w=$(home_path "$1"); py=$(home_path "$2")
 echo "user=$(id -un 2>/dev/null)"
@@ -103,11 +115,22 @@ echo "tar=$(command -v tar 2>/dev/null)"
 """
 
 
-# $1 workdir. Prints its real path and the home folder's (nothing when it does not exist).
+# $1 workdir. Prints its real path, the home folder's and whether edgebench created it (MARKER);
+# nothing when it does not exist.
 CLEANUP_SCRIPT = PRELUDE + r"""w=$(home_path "$1"); [ -d "$w" ] || exit 0
 cd -- "$w" || exit 90
 pwd -P
-cd && pwd -P
+(cd && pwd -P)
+if [ -f .edgebench-workdir ]; then echo marked; else echo unmarked; fi
+"""
+
+# $1 absolute workdir that carries the marker. Removes edgebench's own entries, then the folder when
+# nothing else is left in it.
+REMOVE_SCRIPT = r"""set -u
+cd -- "$1" || exit 90
+rm -rf -- runner files jobs .edgebench-workdir
+cd / && rmdir -- "$1" 2>/dev/null
+exit 0
 """
 
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ...errors import DeviceError, DeviceLost
+from ...errors import DeviceError, DeviceLost, DeviceUnusable
 from ..base import Children, CommandResult
 from ..config import SshConfig
 
@@ -36,11 +36,17 @@ class SshLost(SshError, DeviceLost):
     """The device stopped answering (unreachable, lost mid-command, timed out): a retry may help."""
 
 
+class SshUnusable(SshError, DeviceUnusable):
+    """ssh answers but refuses us (authentication, host key): it repeats until someone fixes it."""
+
+
 LOST_REASONS = ("unreachable", "timeout", "lost", "command-timeout")
+UNUSABLE_REASONS = ("auth", "hostkey")
 
 
 def ssh_error(message: str, reason: str) -> SshError:
-    return (SshLost if reason in LOST_REASONS else SshError)(message, reason)
+    cls = SshLost if reason in LOST_REASONS else SshUnusable if reason in UNUSABLE_REASONS else SshError
+    return cls(message, reason)
 
 
 class SshTransport:
