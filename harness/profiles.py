@@ -45,7 +45,7 @@ MATRIX_KEYS: dict[str, tuple[Any, str]] = {
     "target_rel_ci": ((int, float), "stop when the median's 95% CI is within +- this fraction (0: off)"),
     "job_timeout_s": ((int, float), "a job taking longer is killed and recorded as a timeout"),
     "pair_target": ((int, float), "more interleaved rounds until each twin pair's speedup 95% CI is within +- "
-                                  "this fraction (0: off)"),
+                                  "this fraction (0: off; runs of 1-2 trials are never extended)"),
     "pair_max_trials": (int, "the pair rule's limit: trials per config, the planned ones included (never "
                              "below trials)"),
     "pair_max_time_s": ((int, float), "the pair rule's limit: seconds of extra rounds"),

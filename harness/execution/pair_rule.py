@@ -1,7 +1,8 @@
 """The pair's stopping rule: after the planned trials, more interleaved rounds of a twin pair's two
 configs until the 95% interval of the pair's headline speedup (harness.states.fast_state_speedup) is
 within +-matrix.pair_target and each twin has enough fast-state trials, or a limit is reached
-(matrix.pair_max_trials trials per config, matrix.pair_max_time_s of extra rounds).
+(matrix.pair_max_trials trials per config, matrix.pair_max_time_s of extra rounds). A smoke run that
+plans fewer than 3 trials (--quick: 1) is not extended: the rule needs 3 fast-state trials per twin.
 
 A round is one more fresh process per config of every pair that is not done yet, in the same
 interleaved order as the planned trials; its jobs are perf jobs with the next trial numbers, recorded
@@ -17,6 +18,7 @@ from typing import Any
 
 from ..plan import Config, JobSpec
 from ..records import Status
+from ..states import MIN_STATE_TRIALS
 
 PairKey = tuple[str, str, str, str, int, bool]  # device, family, runtime, precision, threads, xnnpack
 
@@ -72,8 +74,8 @@ class PairRule:
     @classmethod
     def from_matrix(cls, matrix: Mapping[str, Any]) -> PairRule | None:
         target = matrix.get("pair_target")
-        if not target:
-            return None
+        if not target or int(matrix.get("trials") or 1) < MIN_STATE_TRIALS:
+            return None  # off, or a smoke run of 1-2 trials (--quick): not extended
         max_trials = max(int(matrix.get("pair_max_trials") or 0), int(matrix.get("trials") or 1))
         return cls(float(target), max_trials, float(matrix.get("pair_max_time_s") or 0.0))
 
