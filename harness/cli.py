@@ -108,7 +108,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="what changed between two runs; non-zero exit on regression",
                        description="Joins the configs of two runs and marks each row better, worse, "
                                    "newly failing, fixed or not comparable (~: a change beyond the threshold "
-                                   "that is not significant). Exits 2 when a significant slowdown exceeds "
+                                   "that is not significant). Exits 4 when a significant slowdown exceeds "
                                    "--threshold or a config newly fails (a CI gate), 0 otherwise.")
     p.add_argument("run_a", metavar="RUN_A", help="baseline run folder")
     p.add_argument("run_b", metavar="RUN_B", help="new run folder")
@@ -219,7 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as exc:
         if args.debug or os.environ.get("EDGEBENCH_DEBUG"):
             raise
-        print(f"edgebench: error: {exc}", file=sys.stderr)
+        from .execution.secrets import scrub
+
+        print(f"edgebench: error: {scrub(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("edgebench: interrupted", file=sys.stderr)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..manifest import FORMAT_OF_RUNTIME, Manifest
+from ..util import not_a_regular_file, sha256_file
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class Config:
     family: str | None = None
     twin: str | None = None
     artifact: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    # sha256 of a model given by path (a zoo model's is its artifact's): part of the config's identity,
+    # so a file changed between an interrupt and --resume is caught, never mixed into one config
+    file_sha256: str | None = field(default=None, compare=False, hash=False)
 
     @property
     def format(self) -> str:
@@ -36,6 +40,10 @@ class Config:
             cid += "/no-xnnpack"
         return cid
 
+    @property
+    def model_sha256(self) -> str | None:
+        return self.file_sha256 or (self.artifact or {}).get("sha256")
+
     def identity(self) -> dict[str, Any]:
         a = self.artifact or {}
         return {
@@ -43,7 +51,7 @@ class Config:
             "family": self.family, "twin": self.twin, "format": self.format,
             "precision": self.precision, "runtime": self.runtime, "threads": self.threads,
             "xnnpack": self.xnnpack if self.runtime == "tflite" else None,
-            "model_file": str(self.model_path), "model_sha256": a.get("sha256"),
+            "model_file": str(self.model_path), "model_sha256": self.model_sha256,
             "model_bytes": a.get("bytes") if a else _size(self.model_path),
             "params": a.get("params"), "macs": a.get("macs"),
             "reference_accuracy": a.get("reference_accuracy"),
@@ -68,13 +76,18 @@ def resolve_configs(device: str, matrix: dict[str, Any], manifest: Manifest | No
                 problems.append(f"{where}: model file {name!r} does not exist; give an existing "
                                 f".onnx or .tflite path or a zoo name (edgebench models list)")
                 continue
+            bad = not_a_regular_file(path, "model file")
+            if bad:
+                problems.append(bad)
+                continue
             runtime = "onnxruntime" if path.suffix == ".onnx" else "tflite"
             if runtime not in matrix["runtimes"]:
                 continue
+            digest = sha256_file(path)
             ev = Path(matrix["eval_data"]).expanduser() if matrix.get("eval_data") else None
             for threads in matrix["threads"]:
                 configs.append(Config(device, path.stem, runtime, "file", threads, matrix["xnnpack"],
-                                      path, ev))
+                                      path, ev, file_sha256=digest))
             continue
         if manifest is None:
             problems.append(f"{where}: model {name!r} is not a file and the zoo manifest is missing")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import ZooError
 from ..manifest import Manifest
+from ..util import read_head
 from .configs import Config
 
 
@@ -40,10 +41,13 @@ def input_spec(config: Config) -> tuple[list | None, str | None]:
 
 def _model_problem(c: Config) -> str | None:
     """What is wrong with the model file itself (missing, changed since built, unreadable)."""
-    from ..util import sha256_file
+    from ..util import not_a_regular_file, sha256_file
 
     if not c.model_path.exists():
         return f"{c.model_path}: model file not found"
+    bad = not_a_regular_file(c.model_path, "model file")
+    if bad:
+        return bad
     if c.artifact and sha256_file(c.model_path) != c.artifact["sha256"]:
         return (f"{c.model_path}: sha256 does not match the zoo manifest (the file changed "
                 f"since it was built); rebuild with `edgebench models build --family "
@@ -53,8 +57,14 @@ def _model_problem(c: Config) -> str | None:
 
 def _eval_shape(path: Path, problems: list[str]) -> tuple | None:
     """Shape of one eval sample (x without its first axis), or None with the problem noted."""
+    from ..util import not_a_regular_file
+
     if not path.exists():
         problems.append(f"{path}: eval data not found")
+        return None
+    bad = not_a_regular_file(path, "eval data")
+    if bad:
+        problems.append(bad)
         return None
     try:
         import numpy as np
@@ -79,7 +89,7 @@ def validate_models(configs: list[Config], problems: list[str]) -> None:
             problems.append(problem)
             continue
         try:
-            head = c.model_path.read_bytes()[:8]
+            head = read_head(c.model_path, 8)
             if c.runtime == "tflite" and head[4:8] != b"TFL3":
                 raise ValueError("not a TFLite flatbuffer (no TFL3 identifier)")
             shape, _dtype = input_spec(c)

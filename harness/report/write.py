@@ -78,7 +78,10 @@ def write_output(path: Path, data: bytes, run_dir: Path) -> None:
 
 
 def _csv(df) -> bytes:
-    return df.to_csv(index=False).encode("utf-8")
+    """CSV text with formula-like text cells neutralised (a model named '=HYPERLINK(...)')."""
+    from ..util import csv_safe
+
+    return csv_safe(df).to_csv(index=False).encode("utf-8")
 
 
 def _html(meta: dict[str, Any], records: list[dict[str, Any]], summary, pairs, breakdown,
