@@ -91,9 +91,11 @@ def csv_safe_cell(value: Any) -> Any:
 
 def csv_safe(df: Any) -> Any:
     """A copy of a DataFrame whose text cells are neutralised for spreadsheets (csv_safe_cell)."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
     out = df.copy()
     for col in out.columns:
-        if out[col].dtype == object:
+        if not is_numeric_dtype(out[col]) and not is_bool_dtype(out[col]):
             out[col] = out[col].map(csv_safe_cell)
     return out
 

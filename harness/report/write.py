@@ -54,6 +54,7 @@ def write_report(run_dir: Path, meta: dict[str, Any], records: list[dict[str, An
     if html:
         contents["report.html"] = _html(meta, records, summary, pairs, breakdown, notes).encode("utf-8")
     outputs = {name: run_dir / name for name in contents}
+    _remove_leftover_temps(run_dir)
     for name, data in contents.items():
         write_output(outputs[name], data, run_dir)
     if len(pairs):
@@ -75,6 +76,16 @@ def write_output(path: Path, data: bytes, run_dir: Path) -> None:
             why = f"{exc.strerror or exc}; check the folder's permissions and space"
         raise HarnessError(f"{path}: cannot write the report ({why}), then rerun "
                            f"`edgebench report {run_dir}`") from exc
+
+
+def _remove_leftover_temps(run_dir: Path) -> None:
+    """Temp files of a report writer that was killed mid-write (its complete files stayed in place)."""
+    for name in OUTPUT_FILES:
+        for tmp in run_dir.glob(f".{name}.*.tmp"):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
 
 
 def _csv(df) -> bytes:
