@@ -1,7 +1,9 @@
 """Secrets never reach what people read: values under secret-sounding names (environment variables,
 profile keys, `NAME=value` inside strings) are redacted from records, run.json's display fields, the
-report files and the console. The plan needed to resume is never rewritten by value; only values whose
-own key names a secret are left out of it, and resume reads those again from the profile file.
+report files and the console. The plan needed to resume (run.json's profiles) holds no secret either,
+yet resumes as planned: a secret environment variable's value inside it is stored as a reference
+`<env:NAME>` that resume reads from the environment again, and a value whose own key names a secret
+is left out and read again from the profile file.
 
 A name is a secret's when one of its words (split on _ - . and case changes) is in SECRET_WORDS, ends
 with one of SECRET_SUFFIXES, or is in LAST_WORD_SECRETS and is the name's last word; a value of any
@@ -122,10 +124,52 @@ def scrub(obj: Any, secrets: list[str] | None = None) -> Any:
     return obj
 
 
-def scrub_plan(obj: Any) -> Any:
-    """The plan as run.json stores it for resume: only values a key names as secret are left out
-    (resume reads them again from the profile file); paths and options stay as given."""
-    return scrub(obj, secrets=[])
+ENV_REFERENCE = re.compile(r"<env:([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+def secret_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Secret-named environment variables whose values are long enough to search for; longest first."""
+    env = os.environ if environ is None else environ
+    found = {k: v for k, v in env.items() if is_secret_name(k) and _searchable(v)}
+    return dict(sorted(found.items(), key=lambda kv: len(kv[1]), reverse=True))
+
+
+def scrub_plan(obj: Any, environ: dict[str, str] | None = None) -> Any:
+    """The plan as run.json stores it for resume, without a secret yet resumable: the value of a
+    secret environment variable inside a string becomes a reference `<env:NAME>` (resume reads the
+    variable again), a value whose key names a secret becomes <redacted> (resume reads it again from
+    the profile file); everything else stays as given."""
+    if isinstance(obj, dict):
+        return {k: (REDACTED if is_secret_name(k) and v not in (None, "") else scrub_plan(v, environ))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub_plan(v, environ) for v in obj]
+    if isinstance(obj, str):
+        for name, value in secret_environment(environ).items():
+            obj = obj.replace(value, f"<env:{name}>")
+        return scrub_text(obj, [])
+    return obj
+
+
+def expand_references(obj: Any, where: str, environ: dict[str, str] | None = None) -> Any:
+    """The plan with each `<env:NAME>` replaced by the variable's value; one line naming it if unset."""
+    env = os.environ if environ is None else environ
+    if isinstance(obj, dict):
+        return {k: expand_references(v, where, env) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [expand_references(v, where, env) for v in obj]
+    if isinstance(obj, str) and "<env:" in obj:
+        def value(m: re.Match) -> str:
+            if m.group(1) not in env:
+                from ..errors import RunDirError
+
+                raise RunDirError(f"{where}: the run's plan refers to the secret environment variable "
+                                  f"{m.group(1)} (its value is never stored); set it as it was for the run, "
+                                  f"then resume")
+            return env[m.group(1)]
+
+        return ENV_REFERENCE.sub(value, obj)
+    return obj
 
 
 def restore_secrets(stored: Any, fresh: Any) -> Any:
@@ -140,8 +184,6 @@ def restore_secrets(stored: Any, fresh: Any) -> Any:
     if isinstance(stored, str) and REDACTED in stored:
         if not isinstance(fresh, (str, int, float)) or REDACTED in str(fresh):
             raise ValueError("not a value")
-        if stored != REDACTED and scrub_plan(str(fresh)) != stored:
-            raise ValueError("a different value")
         return fresh
     return stored
 

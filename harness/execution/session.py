@@ -1,6 +1,7 @@
-"""A run's lifecycle: plan, create the run folder and take its lock before writing anything, write
-run.json, open the devices, turn SIGTERM into an interrupt, run the devices, mark run.json complete /
-incomplete / interrupted, and write the report. `resume` continues an interrupted run with only the jobs still missing.
+"""A run's lifecycle: plan, open the devices, create the run folder and take its lock before writing
+anything, write run.json, turn SIGTERM into an interrupt, run the devices, mark run.json complete /
+incomplete / interrupted, and write the report. `resume` continues an interrupted run with only the
+jobs still missing.
 """
 
 from __future__ import annotations
@@ -90,35 +91,49 @@ def run(profiles: list[Profile], *, out_root: Path | None = None, run_id: str | 
     _configs, jobs = plan(profiles, seed)
     out_root = Path(out_root) if out_root else results_dir()
     run_dir = out_root / run_id
+    if (run_dir / RUN_FILE).exists():
+        take_run_lock(run_dir).close()  # a run still writing it is named as such
+        _refuse_existing(run_dir)
+    devices = open_devices(profiles)  # a device refused (its config, its host) before anything is written
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+        lock = take_run_lock(run_dir)  # before any file of the run: a second run with this id stops here
     except OSError as exc:
+        close_devices(devices)
         raise RunDirError(f"{run_dir}: cannot create the run folder ({exc}); pick another --out") from exc
-    lock = take_run_lock(run_dir)  # before anything is written: a second run with this id stops here
+    except RunDirError:
+        close_devices(devices)
+        raise
     try:
         if (run_dir / RUN_FILE).exists():
-            raise RunDirError(f"{run_dir}: a run with this id exists; use --resume {run_dir} to continue it "
-                              f"or pick another --run-id")
+            _refuse_existing(run_dir)
         writer = RunWriter(run_dir, run_meta(profiles, run_id, seed, jobs, argv))
-        devices = open_devices(profiles)
-        try:
-            writer.update_meta()
-        except RunDirError:
-            close_devices(devices)
-            raise
+        writer.update_meta()
+    except RunDirError:
+        close_devices(devices)
+        lock.close()
+        raise
+    try:
         return _execute_and_finish(profiles, writer, jobs, set(), report, devices)
     finally:
         lock.close()
+
+
+def _refuse_existing(run_dir: Path) -> None:
+    raise RunDirError(f"{run_dir}: a run with this id exists; use --resume {run_dir} to continue it "
+                      f"or pick another --run-id")
 
 
 def _profiles_of(run_dir: Path, meta: dict[str, Any]) -> list[Profile]:
     """The profiles as run.json recorded them (matrix values checked again); a value left out
     because its key names a secret is read again from the profile file."""
     from ..profiles import _check_matrix_values
+    from .secrets import expand_references
 
     problems: list[str] = []
     profiles = []
-    for p in meta["profiles"]:
+    for stored in meta["profiles"]:
+        p = expand_references(stored, str(run_dir / RUN_FILE))
         _check_matrix_values(Path(p["path"]), "", p["matrix"], problems)
         device = _restore_device_secrets(Path(p["path"]), p["device"], problems)
         profiles.append(Profile(path=Path(p["path"]), device=device, matrix=p["matrix"]))

@@ -1,7 +1,7 @@
 """The run folder as the run goes: records appended one line at a time (flush + fsync), run.json
 rewritten atomically, secrets scrubbed from both (records' text is scrubbed whole, then cut to its
-tail, so no secret's end survives a cut; run.json's plan keeps everything but key-named secrets, so
-resume runs what was planned). The records file stays the truth for --resume."""
+tail, so no secret's end survives a cut; run.json's plan keeps secrets out as references resume can
+follow: secrets.scrub_plan). The records file stays the truth for --resume."""
 
 from __future__ import annotations
 

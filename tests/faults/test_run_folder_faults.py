@@ -84,7 +84,7 @@ import sys, time
 from harness.devices.local import LocalDevice
 real = LocalDevice.execute
 def slow(self, job, timeout):
-    time.sleep(0.5)
+    time.sleep(5)  # the first run is still writing when the second starts
     return real(self, job, timeout)
 LocalDevice.execute = slow
 from harness.cli import main
@@ -171,3 +171,20 @@ def test_a_run_whose_every_job_fails_exits_with_the_jobs_failed_code(tmp_path):
                      "--out", str(tmp_path / "res"), "--run-id", "r", "--no-report")
     assert proc.returncode == 3, proc.stderr
     assert "2 of 2 jobs did not succeed (2 failed)" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_resume_refuses_a_zoo_artifact_rebuilt_since_the_interrupt(tmp_path):
+    from harness.execution.session import check_models_unchanged
+    from harness.plan.configs import Config
+    from harness.records import append_record
+
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    before = Config("box", "digits-separable", "onnxruntime", "fp32", 1, True, SEP, None, artifact={"sha256": "a" * 64})
+    append_record(run_dir / "records.jsonl", {**before.identity(), "status": "ok", "mode": "perf", "trial": 0})
+    writer = RunWriter(run_dir, {"run_id": "r", "profiles": []})
+    check_models_unchanged(writer, [before])  # the same artifact: resume goes on
+    rebuilt = Config("box", "digits-separable", "onnxruntime", "fp32", 1, True, SEP, None, artifact={"sha256": "b" * 64})
+    with pytest.raises(RunDirError, match=f"{SEP}: changed since this run recorded .*sha256 aaaaaaaaaaaa then, "
+                                          f"bbbbbbbbbbbb now"):
+        check_models_unchanged(writer, [rebuilt])

@@ -111,6 +111,7 @@ def test_resume_works_when_a_model_folder_is_also_a_secret_value(tmp_path):
     recs = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
     assert len(recs) == 2 and all(r["status"] == "ok" for r in recs)
     assert str(cache) not in (run_dir / "records.jsonl").read_text()  # still redacted for people
+    assert str(cache) not in (run_dir / "run.json").read_text()  # the plan holds a reference to it
 
 
 def test_resume_over_ssh_keeps_the_identity_file_and_rereads_a_token_in_ssh_options(tmp_path):
