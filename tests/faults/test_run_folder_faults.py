@@ -180,11 +180,14 @@ def test_resume_refuses_a_zoo_artifact_rebuilt_since_the_interrupt(tmp_path):
 
     run_dir = tmp_path / "r"
     run_dir.mkdir()
-    before = Config("box", "digits-separable", "onnxruntime", "fp32", 1, True, SEP, None, artifact={"sha256": "a" * 64})
+    def zoo_config(sha: str) -> Config:
+        return Config("box", "digits-separable", "onnxruntime", "fp32", 1, True, SEP, None, artifact={"sha256": sha})
+
+    before = zoo_config("a" * 64)
     append_record(run_dir / "records.jsonl", {**before.identity(), "status": "ok", "mode": "perf", "trial": 0})
     writer = RunWriter(run_dir, {"run_id": "r", "profiles": []})
     check_models_unchanged(writer, [before])  # the same artifact: resume goes on
-    rebuilt = Config("box", "digits-separable", "onnxruntime", "fp32", 1, True, SEP, None, artifact={"sha256": "b" * 64})
+    rebuilt = zoo_config("b" * 64)
     with pytest.raises(RunDirError, match=f"{SEP}: changed since this run recorded .*sha256 aaaaaaaaaaaa then, "
                                           f"bbbbbbbbbbbb now"):
         check_models_unchanged(writer, [rebuilt])
