@@ -47,10 +47,13 @@ def env_printing_python(tmp_path: Path, fail_check: bool = False) -> Path:
     script = tmp_path / "fakepython"
     runner_test = '[ "$1" = -m ] && [ "$2" = harness.runner ]' if not fail_check else "true"
     pad = "x" * 1975
+    # the check prints its secrets last (a short tail still holds them); the runner, the long secret
+    # just before the cut
+    said = ("env >&2; printf 'token: %s\\n" + pad + "\\n' \"$API_TOKEN\" >&2" if not fail_check else
+            " ".join(f'printf "{name}=%s\\n" "${name}" >&2;' for name in SECRETS))
     script.write_text(f"""#!/bin/sh
 if {runner_test}; then
-  env >&2
-  printf 'token: %s\\n{pad}\\n' "$API_TOKEN" >&2
+  {said}
   exit 1
 fi
 exec {sys.executable} "$@"
