@@ -176,11 +176,11 @@ def restore_secrets(stored: Any, fresh: Any) -> Any:
     """`stored` with each redacted value taken from `fresh` (the same table read again from its
     profile file); raises KeyError/IndexError/ValueError when `fresh` no longer has it."""
     if isinstance(stored, dict):
-        return {k: restore_secrets(v, fresh[k]) if _has_redacted(v) else v for k, v in stored.items()}
+        return {k: restore_secrets(v, fresh[k]) if has_redacted(v) else v for k, v in stored.items()}
     if isinstance(stored, list):
         if len(stored) != len(fresh):
             raise ValueError("a different number of entries")
-        return [restore_secrets(v, f) if _has_redacted(v) else v for v, f in zip(stored, fresh)]
+        return [restore_secrets(v, f) if has_redacted(v) else v for v, f in zip(stored, fresh)]
     if isinstance(stored, str) and REDACTED in stored:
         if not isinstance(fresh, (str, int, float)) or REDACTED in str(fresh):
             raise ValueError("not a value")
@@ -188,9 +188,10 @@ def restore_secrets(stored: Any, fresh: Any) -> Any:
     return stored
 
 
-def _has_redacted(obj: Any) -> bool:
+def has_redacted(obj: Any) -> bool:
+    """Whether a stored plan value (at any depth) had a secret left out."""
     if isinstance(obj, dict):
-        return any(_has_redacted(v) for v in obj.values())
+        return any(has_redacted(v) for v in obj.values())
     if isinstance(obj, list):
-        return any(_has_redacted(v) for v in obj)
+        return any(has_redacted(v) for v in obj)
     return isinstance(obj, str) and REDACTED in obj

@@ -145,9 +145,9 @@ def _profiles_of(run_dir: Path, meta: dict[str, Any]) -> list[Profile]:
 def _restore_device_secrets(path: Path, device: dict[str, Any], problems: list[str]) -> dict[str, Any]:
     """run.json never holds a secret a profile key names; resume takes it from the profile file again."""
     from ..profiles import parse_profile
-    from .secrets import _has_redacted, restore_secrets
+    from .secrets import has_redacted, restore_secrets
 
-    if not _has_redacted(device):
+    if not has_redacted(device):
         return device
     fresh = parse_profile(path, problems)
     try:
