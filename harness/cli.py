@@ -113,7 +113,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
                        description="Joins the configs of two runs and marks each row better, worse, "
                                    "newly failing, fixed or not comparable (~: a change beyond the threshold "
                                    "that is not significant; same: within the threshold; a note "
-                                   "'trials differ' when the runs ran different trial counts). Exits 2 when a "
+                                   "'trials differ' when the runs ran different trial counts). Exits 4 when a "
                                    "significant slowdown exceeds "
                                    "--threshold or a config newly fails (a CI gate), 0 otherwise.")
     p.add_argument("run_a", metavar="RUN_A", help="baseline run folder")
@@ -234,7 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as exc:
         if args.debug or os.environ.get("EDGEBENCH_DEBUG"):
             raise
-        print(f"edgebench: error: {exc}", file=sys.stderr)
+        from .execution.secrets import scrub
+
+        print(f"edgebench: error: {scrub(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("edgebench: interrupted", file=sys.stderr)

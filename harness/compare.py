@@ -10,7 +10,7 @@ bootstrap interval (harness.stats) and a mark:
   newly failing     ok in A, failed/timeout/skipped in B;  fixed: the reverse;  failing: both
   not comparable    different device hardware, runtime version, or emulated in one run only
   only in A / only in B, no timing / not timed in A or B (accuracy or profiling passes only)
-The command exits 2 (RegressionFound) when a row is `worse` or `newly failing`, naming the configs.
+The command exits 4 (RegressionFound) when a row is `worse` or `newly failing`, naming the configs.
 """
 
 from __future__ import annotations

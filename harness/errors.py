@@ -29,10 +29,24 @@ class RunDirError(HarnessError):
     """A results folder is not a run, or its records cannot be read."""
 
 
+# Exit codes (README, "Exit codes"): 0 all ok; 1 an error before any job ran, or a usage error of
+# ours; 2 argparse's usage errors; 3 some jobs failed, timed out or were skipped (records kept);
+# 4 a regression found by `compare` or `history check`; 130 interrupted.
+EXIT_JOBS_FAILED = 3
+EXIT_REGRESSION = 4
+
+
+class JobsFailed(HarnessError):
+    """The run finished but some jobs failed, timed out, were skipped or have no record; the records
+    are kept and --resume runs the missing and skipped ones."""
+
+    exit_code = EXIT_JOBS_FAILED
+
+
 class RegressionFound(HarnessError):
     """`edgebench compare` found a significant regression beyond the threshold."""
 
-    exit_code = 2
+    exit_code = EXIT_REGRESSION
 
 
 class DeviceLost(DeviceError):

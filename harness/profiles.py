@@ -6,6 +6,8 @@ where it can be found, the line.
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 import sys
 from dataclasses import dataclass, field, replace
@@ -83,6 +85,14 @@ DEFAULT_MATRIX: dict[str, Any] = {
     "input_ranges": {},
 }
 
+# numeric [matrix] values: (low, high, low excluded); finite always (nan and inf are refused)
+NUMBER_RANGES: dict[str, tuple[float, float, bool]] = {
+    "warmup_time_s": (0, 3600, False),
+    "min_time_s": (0, 3600, False),
+    "max_time_s": (0, 3600, False),
+    "job_timeout_s": (0, 7 * 86400, True),
+}
+
 QUICK = {"trials": 1, "warmup_runs": 3, "warmup_time_s": 0.05, "min_runs": 20, "min_time_s": 0.1,
          "max_time_s": 2.0, "target_rel_ci": None, "pair_target": 0}
 
@@ -113,18 +123,33 @@ class Profile:
         return base * (10 if self.kind == "qemu" else 1)
 
 
-def _line_of(text: str, table: str, key: str) -> int | None:
-    """Best effort: the line where `key =` appears inside [table]."""
+_TABLE_LINE = re.compile(r"^\[([^\]]+)\]")
+_KEY_LINE = re.compile(r"^([A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')\s*=")
+
+
+@functools.lru_cache(maxsize=16)
+def line_index(text: str) -> dict[tuple[str, str], int]:
+    """(table, key) -> the first line where `key =` appears inside [table], and (table, table) -> the
+    line of the [table] header; built once per profile text, so naming the line of each of thousands
+    of problems stays linear."""
+    index: dict[tuple[str, str], int] = {}
     current = None
     for i, line in enumerate(text.splitlines(), start=1):
         s = line.strip()
-        m = re.match(r"^\[([^\]]+)\]", s)
+        m = _TABLE_LINE.match(s)
         if m:
             current = m.group(1).strip()
+            index.setdefault((current, current), i)
             continue
-        if current == table and re.match(rf"^{re.escape(key)}\s*=", s):
-            return i
-    return None
+        k = _KEY_LINE.match(s)
+        if current is not None and k:
+            index.setdefault((current, k.group(1).strip("\"'")), i)
+    return index
+
+
+def _line_of(text: str, table: str, key: str) -> int | None:
+    """Best effort: the line where `key =` appears inside [table]."""
+    return line_index(text).get((table, key)) if text else None
 
 
 def _where(path: Path, text: str, table: str, key: str) -> str:
@@ -153,17 +178,36 @@ def _check_table(path: Path, text: str, table: str, data: dict, allowed: dict, p
                             f"not {value!r}")
 
 
-def parse_profile(path: Path | str, problems: list[str]) -> Profile | None:
-    """Parse and validate one profile, appending problems; returns None if it cannot be used."""
-    path = Path(path)
+def _read_profile_text(path: Path, problems: list[str]) -> str | None:
+    """The profile's text, or None with one line saying why it cannot be read."""
     if not path.exists():
         problems.append(f"{path}: no such profile; see devices/ for examples (devices/local.toml)")
         return None
-    text = path.read_text(encoding="utf-8")
+    if not path.is_file():
+        problems.append(f"{path}: is a folder or a device, not a profile file; give a .toml file")
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path}: not UTF-8 text (byte {exc.start}); save the profile as UTF-8")
+    except OSError as exc:
+        problems.append(f"{path}: cannot read the profile ({exc.strerror or exc})")
+    return None
+
+
+def parse_profile(path: Path | str, problems: list[str]) -> Profile | None:
+    """Parse and validate one profile, appending problems; returns None if it cannot be used."""
+    path = Path(path)
+    text = _read_profile_text(path, problems)
+    if text is None:
+        return None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         problems.append(f"{path}: not valid TOML ({exc})")
+        return None
+    except RecursionError:
+        problems.append(f"{path}: not a usable profile (arrays or tables nested too deeply)")
         return None
     start = len(problems)
     for key in data:
@@ -275,9 +319,12 @@ def _check_matrix_values(path: Path, text: str, m: dict, problems: list[str]) ->
     for key in ("trials", "min_runs", "warmup_runs"):
         if isinstance(m.get(key), int) and m[key] < (1 if key != "warmup_runs" else 0):
             problems.append(f"{where(key)}: matrix.{key} must be at least 1")
-    for key in ("min_time_s", "max_time_s", "warmup_time_s"):
-        if isinstance(m.get(key), (int, float)) and m[key] < 0:
-            problems.append(f"{where(key)}: matrix.{key} must not be negative")
+    for key, (low, high, low_open) in NUMBER_RANGES.items():
+        v = m.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not (
+                math.isfinite(v) and (low < v if low_open else low <= v) and v <= high):
+            problems.append(f"{where(key)}: matrix.{key} = {v!r} is out of range; give a number "
+                            f"{'above' if low_open else 'from'} {low:g} {'up ' if low_open else ''}to {high:g}")
     if (isinstance(m.get("min_time_s"), (int, float)) and isinstance(m.get("max_time_s"), (int, float))
             and m["max_time_s"] < m["min_time_s"]):
         problems.append(f"{where('max_time_s')}: matrix.max_time_s ({m['max_time_s']}) is below "

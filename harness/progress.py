@@ -58,6 +58,10 @@ class Progress:
             self.stream.flush()
 
     def note(self, text: str) -> None:
+        """A line of its own (secrets redacted: the console ends up in CI logs)."""
+        from .execution.secrets import scrub
+
+        text = scrub(text)
         with self._lock:
             self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
             self.stream.flush()

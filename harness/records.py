@@ -107,9 +107,17 @@ class ReadResult:
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
 
+def check_records_path(path: Path) -> None:
+    """A records file that exists but is not a plain file (a folder, a FIFO) is one clear line."""
+    if (path.exists() or path.is_symlink()) and not path.is_file():
+        raise RunDirError(f"{path}: is not a plain file (a folder or a device?); move it away, it cannot "
+                          f"hold records")
+
+
 def read_records(path: Path) -> ReadResult:
     """Read records.jsonl tolerantly: a line cut off by a crash (or any bad line) is skipped and reported."""
     result = ReadResult()
+    check_records_path(path)
     if not path.exists():
         raise RunDirError(f"{path}: no such records file; is this a run folder made by `edgebench run`?")
     with open(path, "rb") as fh:
@@ -134,6 +142,7 @@ def read_records(path: Path) -> ReadResult:
 
 def truncate_partial_line(path: Path) -> bool:
     """Drop a last line that was cut off (no trailing newline), so appending resumes cleanly."""
+    check_records_path(path)
     if not path.exists():
         return False
     with open(path, "rb+") as fh:

@@ -27,6 +27,29 @@ def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def not_a_regular_file(path: Path | str, what: str) -> str | None:
+    """Why `path` cannot be read as a file (missing, a folder, a FIFO, a device such as /dev/zero
+    behind a symlink), or None when it is a regular file. Checked before opening, so a check never
+    hangs on a FIFO or reads an endless device."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"{path}: {what} not found ({exc.strerror or exc})"
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+        return f"{path}: {what} is {kind}, not a regular file; give the path of the file itself"
+    return None
+
+
+def read_head(path: Path | str, size: int) -> bytes:
+    """The first `size` bytes of a file (a format check needs no more)."""
+    with open(path, "rb") as fh:
+        return fh.read(size)
+
+
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     """Write via a temp file beside `path`, fsync, then rename: a reader (or a kill at any moment)
     sees the old file or the new one, never half of one. The temp file is removed if the write fails."""
@@ -54,10 +77,41 @@ def atomic_write_json(path: Path | str, obj: Any, default: Any = None) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=default) + "\n")
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (starting with = + - @, tab or CR) gets a
+    leading single quote (OWASP's advice); numbers, and text that is a number ("-1.5"), stay as they are."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
+
+
+def csv_safe(df: Any) -> Any:
+    """A copy of a DataFrame whose text cells are neutralised for spreadsheets (csv_safe_cell)."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    out = df.copy()
+    for col in out.columns:
+        if not is_numeric_dtype(out[col]) and not is_bool_dtype(out[col]):
+            out[col] = out[col].map(csv_safe_cell)
+    return out
+
+
 def tail(text: str | None, limit: int = TAIL_CHARS) -> str:
     """The last `limit` characters of a long output, marked with '...' when cut."""
     text = text or ""
     return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def shorten(text: str, limit: int = TAIL_CHARS, head: int = 300) -> str:
+    """A long message cut in the middle: its head (what failed) and its tail (the last output)."""
+    return text if len(text) <= limit else text[:head] + " ... " + text[-(limit - head):]
 
 
 def text_table(header: Sequence[str], rows: Iterable[Sequence[Any]], right: Iterable[int] = (),

@@ -33,7 +33,7 @@ def scaled(run_dir, dst, config_id, factor):
 def test_a_config_made_20_percent_slower_fails_the_gate_and_is_named(base, tmp_path):
     slow = scaled(base, tmp_path / "slow", SLOWED, 1.2)
     proc = edgebench("compare", str(base), str(slow), "--csv", str(tmp_path / "cmp.csv"))
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.returncode == 4, proc.stdout + proc.stderr
     assert SLOWED in proc.stderr and "1.20x slower" in proc.stderr and "Traceback" not in proc.stderr
     table = pd.read_csv(tmp_path / "cmp.csv").set_index("config_id")
     assert table.loc[SLOWED, "mark"] == "worse"
@@ -72,7 +72,7 @@ def test_a_config_that_newly_fails_fails_the_gate_and_a_fixed_one_passes(base, t
 
     rewrite_records(broken, fail)
     proc = edgebench("compare", str(base), str(broken))
-    assert proc.returncode == 2 and f"{SLOWED} newly fails" in proc.stderr
+    assert proc.returncode == 4 and f"{SLOWED} newly fails" in proc.stderr
     proc = edgebench("compare", str(broken), str(base))
     assert proc.returncode == 0, proc.stderr
     assert "fixed" in next(line for line in proc.stdout.splitlines() if line.startswith(SLOWED))

@@ -86,7 +86,7 @@ def test_check_exits_with_the_regression_code_and_ack_clears_it(sequence, tmp_pa
     store = tmp_path / "h.sqlite"
     store.write_bytes(sequence[0].read_bytes())  # WAL is checkpointed on close: the file is whole
     proc = history_cli("history", "check", "--store", str(store), "--last", "20")
-    assert proc.returncode == EXIT_REGRESSION == 2, proc.stdout + proc.stderr
+    assert proc.returncode == EXIT_REGRESSION == 4, proc.stdout + proc.stderr
     assert SEPARABLE in proc.stdout and f"seq-{STEP_AT}" in proc.stdout
     ids = [line.split()[0] for line in proc.stdout.splitlines() if f"seq-{STEP_AT}" in line]
     assert len(ids) == 2

@@ -59,5 +59,5 @@ def test_the_ci_steps_run_the_profile_keep_the_history_and_gate(tmp_path):
     runs = synthetic_runs(real_run(tmp_path / "real", "template", trials=1), tmp_path / "seq")
     assert history_cli("history", "add", *map(str, runs), "--store", str(seeded)).returncode == 0
     proc = _script(tmp_path, "ci-3", seeded, last=20)
-    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 4, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "history ack" in proc.stdout

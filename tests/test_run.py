@@ -79,7 +79,7 @@ def test_a_crashing_runner_becomes_a_failed_record_and_the_run_goes_on(tmp_path)
     matrix = QUICK_MATRIX.replace('trials = 2', 'trials = 1').replace('"perf", "accuracy"', '"perf"')
     proc = edgebench("run", str(profile(tmp_path, f'python = "{py}"', matrix)), "--out", str(tmp_path / "res"),
                      "--run-id", "r", "--no-report")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 3, proc.stderr  # some jobs failed, the records are kept
     recs = read_records(tmp_path / "res" / "r" / "records.jsonl").records
     assert len(recs) == 8
     failed = [r for r in recs if r["status"] != "ok"]
@@ -95,7 +95,7 @@ def test_a_hanging_runner_becomes_a_timeout_record(tmp_path):
               .replace('precisions = ["fp32", "int8"]', 'precisions = ["fp32"]') + "job_timeout_s = 5\n")
     proc = edgebench("run", str(profile(tmp_path, f'python = "{py}"', matrix)), "--out", str(tmp_path / "res"),
                      "--run-id", "r", "--no-report", timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 3, proc.stderr  # some jobs timed out, the records are kept
     recs = read_records(tmp_path / "res" / "r" / "records.jsonl").records
     by_rt = {r["runtime"]: r["status"] for r in recs}
     assert by_rt == {"tflite": "timeout", "onnxruntime": "ok"}

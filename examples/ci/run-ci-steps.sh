@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The steps of examples/ci/edgebench.yml as one script: run a device profile, add the run to the
-# history store, write history.html, then gate with `edgebench history check` (exit 2 on a step).
+# history store, write history.html, then gate with `edgebench history check` (exit 4 on a step).
 #
 # Settings (environment):
 #   PROFILE            device profile to run (default devices/qemu-arm64.toml)

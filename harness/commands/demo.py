@@ -6,7 +6,7 @@ import argparse
 
 from ..paths import devices_dir
 from ..profiles import load_profiles
-from .run import print_outputs
+from .run import jobs_exit_code, print_outputs
 
 DEMO_MATRIX = {"models": ["digits"], "runtimes": ["onnxruntime", "tflite"], "precisions": ["fp32", "int8"],
                "threads": [1, 2], "modes": ["perf", "accuracy", "profile"]}
@@ -18,4 +18,4 @@ def main(args: argparse.Namespace) -> int:
     profiles = load_profiles([str(devices_dir() / "local.toml")], {**DEMO_MATRIX, "quick": bool(args.quick)})
     run_dir = run(profiles, out_root=args.out, run_id=None, report=True)
     print_outputs(run_dir)
-    return 0
+    return jobs_exit_code(run_dir)

@@ -18,6 +18,8 @@ def check(args: argparse.Namespace) -> int:
     """Validate profiles and models, reach each device, list what is missing with how to fix it."""
     from ..devices.probe import describe
     from ..execution.fleet import check_device
+    from ..execution.secrets import scrub
+    from ..util import shorten
     from ..plan import plan
     from ..profiles import load_profiles
 
@@ -30,7 +32,7 @@ def check(args: argparse.Namespace) -> int:
         if found.info:
             print(f"  {describe(found.info)}")
         for p in found.problems:
-            print(f"  problem: {p}")
+            print(f"  problem: {shorten(scrub(p))}")  # a runner's stderr may hold secrets
         bad += len(found.problems)
     if bad:
         raise HarnessError(f"{bad} problem(s) found; fix them and run `edgebench devices check` again")

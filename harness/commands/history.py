@@ -13,7 +13,7 @@ twin pair a series of speedups. A change of device, model file or runtime versio
 never counted as a regression. The store is $EDGEBENCH_HISTORY or results/history.sqlite unless --store.
 
   edgebench history add results/<run>...     add finished runs (or `import-native` JSON files)
-  edgebench history check                    exit 2 on a step for the worse in the last 20 runs
+  edgebench history check                    exit 4 on a step for the worse in the last 20 runs
   edgebench history ack STEP_ID              stop an accepted step from failing the gate
   edgebench history show --html h.html       a table here, trend plots in a self-contained page
 """
@@ -67,11 +67,11 @@ def _add_store_actions(hsub: argparse._SubParsersAction) -> None:
 
 def _add_gate_actions(hsub: argparse._SubParsersAction) -> None:
     """`history check`, `ack` and `show`: reading the series back (the CI gate and the plots)."""
-    q = hsub.add_parser("check", help="the CI gate: exit 2 when a series has a new step for the worse",
+    q = hsub.add_parser("check", help="the CI gate: exit 4 when a series has a new step for the worse",
                         description="Fits a piecewise-constant level to each series (asv's step detection, "
                                     "inside each stretch without a boundary) and names every step for the "
                                     "worse beyond --threshold that began in the last --last runs of its "
-                                    "series, or after --baseline. Acknowledged steps do not count. Exits 2 "
+                                    "series, or after --baseline. Acknowledged steps do not count. Exits 4 "
                                     "when one is found, 0 otherwise. One slow run between two at the usual level "
                                     "is an outlier, not a step; a slow newest run counts until the next run "
                                     "shows whether it lasts.")

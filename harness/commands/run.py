@@ -36,7 +36,26 @@ def main(args: argparse.Namespace) -> int:
         run_dir = run(profiles, out_root=args.out, run_id=args.run_id, seed=args.seed,
                       report=not args.no_report)
     print_outputs(run_dir)
-    return 0
+    return jobs_exit_code(run_dir)
+
+
+def jobs_exit_code(run_dir: Path) -> int:
+    """0 when every job's current record is ok; EXIT_JOBS_FAILED (records kept) with one line otherwise,
+    so a run whose jobs all failed never passes a CI step."""
+    import sys
+
+    from ..errors import EXIT_JOBS_FAILED
+    from ..records import Status, latest_per_job, read_records
+
+    current = latest_per_job(read_records(run_dir / RECORDS_FILE).records)
+    bad = [r for r in current if r.get("status") != Status.OK]
+    if not bad:
+        return 0
+    counts = {s: sum(1 for r in bad if r.get("status") == s) for s in sorted({str(r.get("status")) for r in bad})}
+    print(f"edgebench: {len(bad)} of {len(current)} jobs did not succeed "
+          f"({', '.join(f'{n} {s}' for s, n in counts.items())}); their records and errors are in "
+          f"{run_dir / RECORDS_FILE}", file=sys.stderr)
+    return EXIT_JOBS_FAILED
 
 
 def print_outputs(run_dir: Path) -> None:

@@ -26,7 +26,10 @@ INPUT_KEYS = ("model_path", "eval_path")
 OUTPUT_KEYS = ("profile_ops_path", "save_outputs_path")  # files the runner writes, wanted here
 # Exits of a runner stopped by `timeout` on the device (TERM, then KILL).
 DEADLINE_EXITS = (124, 137)
-ERROR_TAIL_CHARS = 1500
+# The device keeps a long tail of the runner's stderr; the run writer scrubs secrets from all of it,
+# then cuts it to the tail a record keeps (so a cut never leaves the end of a secret behind).
+ERROR_TAIL_CHARS = 64 * 1024
+STDERR_KEEP_CHARS = 64 * 1024
 # What a job's record gains from the readings taken just before and just after it.
 JOB_TEMPERATURE_KEYS = ("temp_before_c", "temp_after_c", "throttled_before", "throttled_after")
 
@@ -48,7 +51,7 @@ def failure(status: Status, error: str, stderr: str | None = None, **extra: Any)
     runner's stderr (when it wrote any), plus what the caller knows (`extra`)."""
     record: dict[str, Any] = {**extra, "status": Status(status).value, "error": error}
     if stderr and stderr.strip():
-        record["stderr_tail"] = tail(stderr)
+        record["stderr_tail"] = tail(stderr, STDERR_KEEP_CHARS)
     return record
 
 
@@ -110,7 +113,7 @@ def read_result(launch: Launch, *, label: str, timeout: float, deadline_exits: S
             if record.get("error") and hint:
                 record["error"] = hint(str(record["error"]))
             if res.stderr and "stderr_tail" not in record:
-                record["stderr_tail"] = tail(res.stderr)
+                record["stderr_tail"] = tail(res.stderr, STDERR_KEEP_CHARS)
         return record
     status = exit_status(res, deadline_exits)
     if status is Status.TIMEOUT and not res.timed_out:

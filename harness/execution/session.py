@@ -1,6 +1,7 @@
-"""A run's lifecycle: plan, open the devices, create the run folder and run.json, hold the run lock,
-turn SIGTERM into an interrupt, run the devices, mark run.json complete / incomplete / interrupted,
-and write the report. `resume` continues an interrupted run with only the jobs still missing.
+"""A run's lifecycle: plan, open the devices, create the run folder and take its lock before writing
+anything, write run.json, turn SIGTERM into an interrupt, run the devices, mark run.json complete /
+incomplete / interrupted, and write the report. `resume` continues an interrupted run with only the
+jobs still missing.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import contextlib
 import datetime as dt
 import platform
 import random
+import re
 import shlex
 import signal
 import subprocess
@@ -16,12 +18,12 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .. import __version__
-from ..errors import HarnessError, ProfileError, RunDirError
+from ..errors import HarnessError, JobsFailed, ProfileError, RunDirError
 from ..paths import REPO_ROOT, results_dir
-from ..plan import JobSpec, plan
+from ..plan import Config, JobSpec, plan
 from ..profiles import Profile, format_problems
 from ..records import RECORD_SCHEMA_VERSION, RECORDS_FILE, RUN_FILE, RUN_SCHEMA_VERSION, truncate_partial_line
 from ..util import deferred_signals
@@ -71,49 +73,109 @@ def run_meta(profiles: list[Profile], run_id: str, seed: int, jobs: Jobs, argv: 
     }
 
 
+RUN_ID_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id is a folder name inside the results root: one path component, never . or .."""
+    if not RUN_ID_RULE.fullmatch(run_id) or run_id in (".", ".."):
+        raise RunDirError(f"--run-id {run_id!r}: a run id is a name (letters, digits, '.', '_', '+', '-'; "
+                          f"no '/' and not '.' or '..'); choose where runs go with --out")
+    return run_id
+
+
 def run(profiles: list[Profile], *, out_root: Path | None = None, run_id: str | None = None,
         seed: int | None = None, argv: list[str] | None = None, report: bool = True) -> Path:
     """Plan, check the devices, run every job into a new run folder; returns the folder."""
     seed = seed if seed is not None else random.randrange(2**31)
+    run_id = check_run_id(run_id) if run_id else new_run_id(profiles)
     _configs, jobs = plan(profiles, seed)
     out_root = Path(out_root) if out_root else results_dir()
-    run_id = run_id or new_run_id(profiles)
     run_dir = out_root / run_id
     if (run_dir / RUN_FILE).exists():
-        raise RunDirError(f"{run_dir}: a run with this id exists; use --resume {run_dir} to continue it "
-                          f"or pick another --run-id")
-    devices = open_devices(profiles)
+        take_run_lock(run_dir).close()  # a run still writing it is named as such
+        _refuse_existing(run_dir)
+    devices = open_devices(profiles)  # a device refused (its config, its host) before anything is written
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+        lock = take_run_lock(run_dir)  # before any file of the run: a second run with this id stops here
     except OSError as exc:
         close_devices(devices)
         raise RunDirError(f"{run_dir}: cannot create the run folder ({exc}); pick another --out") from exc
-    writer = RunWriter(run_dir, run_meta(profiles, run_id, seed, jobs, argv))
-    writer.update_meta()
-    return _execute_and_finish(profiles, writer, jobs, set(), report, devices)
+    except RunDirError:
+        close_devices(devices)
+        raise
+    try:
+        if (run_dir / RUN_FILE).exists():
+            _refuse_existing(run_dir)
+        writer = RunWriter(run_dir, run_meta(profiles, run_id, seed, jobs, argv))
+        writer.update_meta()
+    except RunDirError:
+        close_devices(devices)
+        lock.close()
+        raise
+    try:
+        return _execute_and_finish(profiles, writer, jobs, set(), report, devices)
+    finally:
+        lock.close()
+
+
+def _refuse_existing(run_dir: Path) -> None:
+    raise RunDirError(f"{run_dir}: a run with this id exists; use --resume {run_dir} to continue it "
+                      f"or pick another --run-id")
 
 
 def _profiles_of(run_dir: Path, meta: dict[str, Any]) -> list[Profile]:
-    """The profiles as run.json recorded them (matrix values checked again)."""
+    """The profiles as run.json recorded them (matrix values checked again); a value left out
+    because its key names a secret is read again from the profile file."""
     from ..profiles import _check_matrix_values
+    from .secrets import expand_references
 
     problems: list[str] = []
     profiles = []
-    for p in meta["profiles"]:
+    for stored in meta["profiles"]:
+        p = expand_references(stored, str(run_dir / RUN_FILE))
         _check_matrix_values(Path(p["path"]), "", p["matrix"], problems)
-        profiles.append(Profile(path=Path(p["path"]), device=p["device"], matrix=p["matrix"]))
+        device = _restore_device_secrets(Path(p["path"]), p["device"], problems)
+        profiles.append(Profile(path=Path(p["path"]), device=device, matrix=p["matrix"]))
     if problems:
         raise ProfileError(format_problems(problems))
     return profiles
 
 
+def _restore_device_secrets(path: Path, device: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """run.json never holds a secret a profile key names; resume takes it from the profile file again."""
+    from ..profiles import parse_profile
+    from .secrets import has_redacted, restore_secrets
+
+    if not has_redacted(device):
+        return device
+    fresh = parse_profile(path, problems)
+    try:
+        if fresh is None:
+            raise ValueError("unreadable")
+        return restore_secrets(device, fresh.device)
+    except (KeyError, IndexError, ValueError, TypeError):
+        problems.append(f"{path}: run.json leaves out this profile's secrets and resume reads them from "
+                        f"this file, which no longer has the same [device] table; restore it as it was")
+        return device
+
+
 def resume(run_dir: Path, *, report: bool = True) -> Path:
     """Run the jobs of an interrupted run that have no record yet (a cut-off last line is dropped)."""
-    from ..records import load_run
-
     run_dir = Path(run_dir)
     if not (run_dir / RUN_FILE).exists():
         raise RunDirError(f"{run_dir}: not a run folder (no {RUN_FILE}); nothing to resume")
+    lock = take_run_lock(run_dir)
+    try:
+        return _resume_locked(run_dir, report)
+    finally:
+        lock.close()
+
+
+def _resume_locked(run_dir: Path, report: bool) -> Path:
+    from ..records import load_run
+
     meta, _ = load_run(run_dir)
     if not isinstance(meta.get("profiles"), list) or "seed" not in meta:
         raise RunDirError(f"{run_dir / RUN_FILE}: has no profiles or seed (not written by `edgebench run`, "
@@ -122,23 +184,47 @@ def resume(run_dir: Path, *, report: bool = True) -> Path:
         print(f"edgebench: {run_dir} is complete; rerunning only jobs without a record or skipped",
               file=sys.stderr)
     profiles = _profiles_of(run_dir, meta)
-    _configs, jobs = plan(profiles, meta["seed"])
+    configs, jobs = plan(profiles, meta["seed"])
     records_path = run_dir / RECORDS_FILE
     if truncate_partial_line(records_path):
         print(f"edgebench: dropped a cut-off last line of {records_path}; that job runs again",
               file=sys.stderr)
     writer = RunWriter(run_dir, meta)
+    check_models_unchanged(writer, [c for cs in configs.values() for c in cs])
     done = writer.done_jobs(jobs, include_skipped=False)  # skipped jobs (device lost) run again
     devices = open_devices(profiles)
     missing = sum(1 for js in jobs.values() for j in js if j.key not in done)
     print(f"edgebench: resuming {run_dir}: {len(done)} jobs recorded, {missing} to run", file=sys.stderr)
-    writer.update_meta(status="running", resumed_at=_now(), resumes=int(meta.get("resumes", 0)) + 1)
+    try:
+        writer.update_meta(status="running", resumed_at=_now(), resumes=int(meta.get("resumes", 0)) + 1)
+    except RunDirError:
+        close_devices(devices)
+        raise
     return _execute_and_finish(profiles, writer, jobs, done, report, devices)
 
 
-@contextlib.contextmanager
-def run_lock(run_dir: Path, devices: dict[str, Device]) -> Iterator[None]:
-    """One edgebench process writes a run folder at a time (a second --resume would duplicate jobs)."""
+def check_models_unchanged(writer: RunWriter, configs: list[Config]) -> None:
+    """A model file (or zoo artifact) that changed since its config's first records would mix two
+    models in one config: resume refuses, naming the file and both sha256 values."""
+    from ..records import latest_per_job, read_records
+
+    if not writer.records_path.exists():
+        return
+    recorded: dict[str, str] = {}
+    for r in latest_per_job(read_records(writer.records_path).records):
+        if r.get("model_sha256") and r.get("config_id"):
+            recorded.setdefault(r["config_id"], r["model_sha256"])
+    for c in configs:
+        then = recorded.get(c.config_id)
+        if then and c.model_sha256 and then != c.model_sha256:
+            raise RunDirError(f"{c.model_path}: changed since this run recorded {c.config_id} (sha256 "
+                              f"{then[:12]} then, {c.model_sha256[:12]} now); restore that file, or start "
+                              f"a new run for the new one")
+
+
+def take_run_lock(run_dir: Path) -> IO[str]:
+    """One edgebench process writes a run folder at a time (a second run or --resume would mix or
+    duplicate jobs); the lock is held until the returned file is closed."""
     import fcntl
 
     fh = open(run_dir / ".lock", "w")  # noqa: SIM115 - held open for the whole run
@@ -146,13 +232,9 @@ def run_lock(run_dir: Path, devices: dict[str, Device]) -> Iterator[None]:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         fh.close()
-        close_devices(devices)
-        raise RunDirError(f"{run_dir}: another edgebench process is writing this run; wait for it to end "
-                          f"(or stop it) before resuming") from None
-    try:
-        yield
-    finally:
-        fh.close()
+        raise RunDirError(f"another edgebench run is writing {run_dir}; wait for it to end (or stop it), "
+                          f"then resume it with: edgebench run --resume {run_dir}") from None
+    return fh
 
 
 class _Terminate(KeyboardInterrupt):
@@ -219,16 +301,16 @@ def _pair_rounds(profiles: list[Profile], devices: dict[str, Device], jobs: Jobs
 
 def _execute_and_finish(profiles: list[Profile], writer: RunWriter, jobs: Jobs, done: set[JobKey],
                         report: bool, devices: dict[str, Device]) -> Path:
-    with run_lock(writer.run_dir, devices):
-        try:
-            with sigterm_as_interrupt():
-                print(f"edgebench: run {writer.run_dir}", file=sys.stderr)
-                completed = _probe_and_run(profiles, writer, jobs, done, devices)
-        except RunDirError:
-            with contextlib.suppress(OSError):
-                writer.update_meta(status="interrupted", interrupted_at=_now())
-            raise
-        return _finish(writer, jobs, completed, report)
+    """Run under the run lock the caller holds; mark run.json and report."""
+    try:
+        with sigterm_as_interrupt():
+            print(f"edgebench: run {writer.run_dir}", file=sys.stderr)
+            completed = _probe_and_run(profiles, writer, jobs, done, devices)
+    except RunDirError:
+        with contextlib.suppress(OSError, RunDirError):
+            writer.update_meta(status="interrupted", interrupted_at=_now())
+        raise
+    return _finish(writer, jobs, completed, report)
 
 
 def _add_to_history(run_dir: Path) -> None:
@@ -260,6 +342,6 @@ def _finish(writer: RunWriter, jobs: Jobs, completed: bool, report: bool) -> Pat
     if not missing:
         _add_to_history(writer.run_dir)
     if missing:
-        raise HarnessError(f"{len(missing)} job(s) have no record (first: {missing[0].label()}); "
+        raise JobsFailed(f"{len(missing)} job(s) have no record (first: {missing[0].label()}); "
                            f"run them with: edgebench run --resume {writer.run_dir}")
     return writer.run_dir

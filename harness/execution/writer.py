@@ -1,5 +1,7 @@
 """The run folder as the run goes: records appended one line at a time (flush + fsync), run.json
-rewritten atomically, secrets scrubbed from both. The records file stays the truth for --resume."""
+rewritten atomically, secrets scrubbed from both (records' text is scrubbed whole, then cut to its
+tail, so no secret's end survives a cut; run.json's plan keeps secrets out as references resume can
+follow: secrets.scrub_plan). The records file stays the truth for --resume."""
 
 from __future__ import annotations
 
@@ -10,16 +12,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import HarnessError, RunDirError
-from ..records import (RECORD_SCHEMA_VERSION, RECORDS_FILE, RUN_FILE, Status, append_record, job_key,
-                       latest_per_job, read_records)
-from ..util import atomic_write_json
-from .secrets import scrub, secret_values
+from ..records import (RECORD_SCHEMA_VERSION, RECORDS_FILE, RUN_FILE, Status, append_record,
+                       check_records_path, job_key, latest_per_job, read_records)
+from ..util import TAIL_CHARS, atomic_write_json, shorten, tail
+from .secrets import scrub, scrub_plan, secret_values
 
 if TYPE_CHECKING:
     from ..devices.base import Device
     from ..plan import JobSpec
 
 JobKey = tuple[str, str, str, int]
+ERROR_CHARS = 2000  # a record's error: its head (what failed) and the tail of what the runner said
+ERROR_HEAD_CHARS = 300
+
+
+def for_people(record: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    """The record as written: secrets redacted from the whole text first, then long text cut."""
+    rec = scrub(record, secrets)
+    if isinstance(rec.get("stderr_tail"), str):
+        rec["stderr_tail"] = tail(rec["stderr_tail"], TAIL_CHARS)
+    if isinstance(rec.get("error"), str):
+        rec["error"] = shorten(rec["error"], ERROR_CHARS, ERROR_HEAD_CHARS)
+    return rec
 
 
 def job_record(spec: JobSpec, result: dict[str, Any], run_id: str, device: Device, started: float,
@@ -51,6 +65,7 @@ class RunWriter:
 
     def __post_init__(self) -> None:
         self.secrets = secret_values({"profiles": self.meta.get("profiles", [])})
+        check_records_path(self.records_path)
 
     @property
     def records_path(self) -> Path:
@@ -76,7 +91,7 @@ class RunWriter:
         """Append a record; a write that fails (disk full) stops the run with the records so far intact."""
         with self.lock:
             try:
-                append_record(self.records_path, scrub(record, self.secrets))
+                append_record(self.records_path, for_people(record, self.secrets))
             except OSError as exc:
                 self.fatal = RunDirError(
                     f"{self.records_path}: cannot write a record ({exc.strerror or exc}); the records "
@@ -84,7 +99,16 @@ class RunWriter:
                 raise self.fatal from exc
 
     def update_meta(self, **changes: Any) -> None:
-        """Merge `changes` into run.json and rewrite it atomically."""
+        """Merge `changes` into run.json and rewrite it atomically: the plan (profiles) as resume needs
+        it, the rest scrubbed for people. A failed write (a full disk) is one line."""
         with self.lock:
             self.meta.update(changes)
-            atomic_write_json(self.run_dir / RUN_FILE, scrub(self.meta, self.secrets), default=str)
+            shown = scrub({k: v for k, v in self.meta.items() if k != "profiles"}, self.secrets)
+            if "profiles" in self.meta:
+                shown["profiles"] = scrub_plan(self.meta["profiles"])
+            try:
+                atomic_write_json(self.run_dir / RUN_FILE, shown, default=str)
+            except OSError as exc:
+                raise RunDirError(f"{self.run_dir / RUN_FILE}: cannot update the run file ({exc.strerror or exc}); "
+                                  f"the records are intact. Free some space, then: edgebench run --resume "
+                                  f"{self.run_dir}") from exc

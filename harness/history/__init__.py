@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 
 # The exit status of `edgebench history check` when an unacknowledged step is found: the same code
-# `edgebench compare` uses for a regression.
-EXIT_REGRESSION = 2
+# `edgebench compare` uses for a regression, one argparse's usage errors (2) never share.
+EXIT_REGRESSION = 4
 
 STORE_ENV = "EDGEBENCH_HISTORY"
 STORE_FILE = "history.sqlite"

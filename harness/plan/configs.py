@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..manifest import FORMAT_OF_RUNTIME, Manifest
+from ..util import not_a_regular_file, sha256_file
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class Config:
     # {"macs", "params"} of a model file from the analyzer (zoo models: the manifest's)
     counts: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     declared_pair: str | None = field(default=None, compare=False, hash=False)
+    # sha256 of a model given by path (a zoo model's is its artifact's): part of the config's identity,
+    # so a file changed between an interrupt and --resume is caught, never mixed into one config
+    file_sha256: str | None = field(default=None, compare=False, hash=False)
 
     @property
     def format(self) -> str:
@@ -43,6 +47,10 @@ class Config:
             cid += "/no-xnnpack"
         return cid
 
+    @property
+    def model_sha256(self) -> str | None:
+        return self.file_sha256 or (self.artifact or {}).get("sha256")
+
     def identity(self) -> dict[str, Any]:
         a = self.artifact or self.counts or {}
         return {
@@ -50,7 +58,7 @@ class Config:
             "family": self.family, "twin": self.twin, "format": self.format,
             "precision": self.precision, "runtime": self.runtime, "threads": self.threads,
             "xnnpack": self.xnnpack if self.runtime == "tflite" else None,
-            "model_file": str(self.model_path), "model_sha256": a.get("sha256"),
+            "model_file": str(self.model_path), "model_sha256": self.model_sha256,
             "model_bytes": a.get("bytes") if self.artifact else _size(self.model_path),
             "params": a.get("params"), "macs": a.get("macs"),
             "reference_accuracy": a.get("reference_accuracy"),
@@ -89,14 +97,19 @@ def resolve_configs(device: str, matrix: dict[str, Any], manifest: Manifest | No
                                 f"existing .onnx or .tflite path (relative to the profile's folder) or a zoo "
                                 f"name (edgebench models list)")
                 continue
+            bad = not_a_regular_file(path, "model file")
+            if bad:
+                problems.append(bad)
+                continue
             runtime = "onnxruntime" if path.suffix == ".onnx" else "tflite"
             if runtime not in matrix["runtimes"]:
                 continue
+            digest = sha256_file(path)
             ev = Path(matrix["eval_data"]).expanduser() if matrix.get("eval_data") else None
             precision = _file_precision(path)
             for threads in matrix["threads"]:
                 configs.append(Config(device, path.stem, runtime, precision, threads, matrix["xnnpack"],
-                                      path, ev))
+                                      path, ev, file_sha256=digest))
             continue
         if manifest is None:
             problems.append(f"{where}: model {name!r} is not a file and the zoo manifest is missing")

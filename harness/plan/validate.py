@@ -27,15 +27,18 @@ def load_manifest_or_none(problems: list[str]) -> Manifest | None:
 
 def _model_problem(c: Config) -> str | None:
     """What is wrong with the model file itself (missing, changed since built, unreadable)."""
-    from ..util import sha256_file
+    from ..util import not_a_regular_file, read_head, sha256_file
 
     if not c.model_path.exists():
         return f"{c.model_path.resolve()}: model file not found"
+    bad = not_a_regular_file(c.model_path, "model file")
+    if bad:
+        return bad
     if c.artifact and sha256_file(c.model_path) != c.artifact["sha256"]:
         return (f"{c.model_path}: sha256 does not match the zoo manifest (the file changed "
                 f"since it was built); rebuild with `edgebench models build --family "
                 f"{c.family} --force` or restore it with git")
-    if c.runtime == "tflite" and c.model_path.read_bytes()[4:8] != b"TFL3":
+    if c.runtime == "tflite" and read_head(c.model_path, 8)[4:8] != b"TFL3":
         return f"{c.model_path}: cannot read the model (not a TFLite flatbuffer: no TFL3 identifier)"
     return None
 
@@ -86,6 +89,11 @@ def _resolve(c: Config, matrix: dict[str, Any], where: str, cache: dict) -> tupl
         if not c.eval_path.exists():
             raise HarnessError(f"{c.eval_path.resolve()}: eval data for {c.model_path} not found; fix "
                                f"matrix.eval_data (relative to the profile's folder)")
+        from ..util import not_a_regular_file
+
+        bad = not_a_regular_file(c.eval_path, "eval data")
+        if bad:
+            raise HarnessError(bad)
         evals = eval_shapes_of(c.eval_path, specs)
     resolved = resolve_inputs(c.model_path, specs, per_model(matrix.get("input_shapes") or {}, c, names), evals,
                               input_ranges=per_model(matrix.get("input_ranges") or {}, c, names), where=where)

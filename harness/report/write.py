@@ -55,6 +55,7 @@ def write_report(run_dir: Path, meta: dict[str, Any], records: list[dict[str, An
     if html:
         contents["report.html"] = _html(meta, records, summary, pairs, breakdown, notes).encode("utf-8")
     outputs = {name: run_dir / name for name in contents}
+    _remove_leftover_temps(run_dir)
     for name, data in contents.items():
         write_output(outputs[name], data, run_dir)
     if len(pairs):
@@ -82,8 +83,21 @@ def write_output(path: Path, data: bytes, run_dir: Path) -> None:
                            f"`edgebench report {run_dir}`") from exc
 
 
+def _remove_leftover_temps(run_dir: Path) -> None:
+    """Temp files of a report writer that was killed mid-write (its complete files stayed in place)."""
+    for name in OUTPUT_FILES:
+        for tmp in run_dir.glob(f".{name}.*.tmp"):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
 def _csv(df) -> bytes:
-    return df.to_csv(index=False).encode("utf-8")
+    """CSV text with formula-like text cells neutralised (a model named '=HYPERLINK(...)')."""
+    from ..util import csv_safe
+
+    return csv_safe(df).to_csv(index=False).encode("utf-8")
 
 
 def _html(meta: dict[str, Any], records: list[dict[str, Any]], summary, pairs, breakdown,

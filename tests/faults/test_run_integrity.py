@@ -97,7 +97,7 @@ def test_a_second_process_cannot_resume_a_run_being_written(tmp_path):
     run_dir = run(load_profiles([str(profile(tmp_path))]), out_root=tmp_path / "res", run_id="r", report=False)
     with open(run_dir / ".lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another edgebench process holds the run
-        with pytest.raises(RunDirError, match="another edgebench process is writing this run"):
+        with pytest.raises(RunDirError, match="another edgebench run is writing"):
             resume(run_dir, report=False)
     assert len(read_records(run_dir / "records.jsonl").records) == 4
 
