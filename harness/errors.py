@@ -37,3 +37,8 @@ class RegressionFound(HarnessError):
 
 class DeviceLost(DeviceError):
     """The connection to a device dropped mid-run (ssh exit 255, adb device gone): worth a retry."""
+
+
+class DeviceWithdrawn(DeviceError):
+    """The device may no longer be used by this run (its lab lock is gone): its remaining jobs are
+    recorded as skipped at once, not retried, and `edgebench run --resume` runs them again."""

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DeviceLost, HarnessError, RunDirError
+from ..errors import DeviceLost, DeviceWithdrawn, HarnessError, RunDirError
 from ..plan import job_dict
 from ..records import Status
 from .writer import JobKey, RunWriter, job_record
@@ -104,7 +104,10 @@ class DeviceLoop:
         attempts = 0
         while True:
             try:
+                self.device.before_job()  # e.g. a lab device checks its place is still locked by this run
                 return self.device.execute(self._job(spec), self.profile.job_timeout_s), attempts
+            except DeviceWithdrawn as exc:
+                raise _GaveUp(f"device {self.profile.name}: {exc}") from exc
             except DeviceLost as exc:
                 if self.stop.is_set():
                     return None, attempts

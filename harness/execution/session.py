@@ -25,7 +25,7 @@ from ..plan import JobSpec, plan
 from ..profiles import Profile, format_problems
 from ..records import RECORD_SCHEMA_VERSION, RECORDS_FILE, RUN_FILE, RUN_SCHEMA_VERSION, truncate_partial_line
 from .device_loop import interrupt_devices, run_devices
-from .fleet import close_devices, open_devices, probe_devices
+from .fleet import close_devices, expand_fanout, open_devices, probe_devices
 from .writer import JobKey, RunWriter
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ def run(profiles: list[Profile], *, out_root: Path | None = None, run_id: str | 
         seed: int | None = None, argv: list[str] | None = None, report: bool = True) -> Path:
     """Plan, check the devices, run every job into a new run folder; returns the folder."""
     seed = seed if seed is not None else random.randrange(2**31)
+    profiles = expand_fanout(profiles)  # a lab profile with `count` becomes one profile per place
     _configs, jobs = plan(profiles, seed)
     out_root = Path(out_root) if out_root else results_dir()
     run_id = run_id or new_run_id(profiles)
@@ -81,7 +82,7 @@ def run(profiles: list[Profile], *, out_root: Path | None = None, run_id: str | 
     if (run_dir / RUN_FILE).exists():
         raise RunDirError(f"{run_dir}: a run with this id exists; use --resume {run_dir} to continue it "
                           f"or pick another --run-id")
-    devices = open_devices(profiles)
+    devices = open_devices(profiles, run_id)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -128,7 +129,7 @@ def resume(run_dir: Path, *, report: bool = True) -> Path:
               file=sys.stderr)
     writer = RunWriter(run_dir, meta)
     done = writer.done_jobs(jobs, include_skipped=False)  # skipped jobs (device lost) run again
-    devices = open_devices(profiles)
+    devices = open_devices(profiles, meta.get("run_id"))
     missing = sum(1 for js in jobs.values() for j in js if j.key not in done)
     print(f"edgebench: resuming {run_dir}: {len(done)} jobs recorded, {missing} to run", file=sys.stderr)
     writer.update_meta(status="running", resumed_at=_now(), resumes=int(meta.get("resumes", 0)) + 1)
