@@ -76,6 +76,7 @@ def client(lab):
 
 def lab_profile(path: Path, server: Sshd, address: str, *, trials: int = 1, min_time: float = 0.02,
                 **device) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     table = {"name": path.stem, "kind": "labgrid", "coordinator": address, "python": sys.executable,
              "workdir": str(path.parent / f"wd-{path.stem}"), "ssh_options": server.ssh_options(),
              "connect_timeout": 5, "lock_timeout": 120, **device}
