@@ -28,6 +28,7 @@ from harness.errors import ProfileError
 from harness.lab import LabClient, acquire, coordinator, release
 from harness.profiles import load_profiles
 
+TERMUX_PY = "/data/data/com.termux/files/usr/bin/python3"  # the stand-in phone's python3
 MATRIX = """
 [matrix]
 models = ["digits"]
@@ -297,6 +298,32 @@ def test_one_profile_fans_out_over_two_places_and_the_report_shows_the_spread(cl
     assert "Board-to-board spread" in html and "rpi4: digits-separable onnxruntime fp32 t1: 2 boards" in html
     assert html.index("Board-to-board spread") > html.index('id="summary"')
     assert [state(client, p)[0] for p in ("pi-1", "pi-2")] == ["free", "free"]
+
+
+def test_a_phone_place_is_locked_and_its_adb_server_comes_from_the_place_tags(client, lab, tmp_path, monkeypatch):
+    """labgrid 26 has no adb resource: the phone's place is used for locking only, and its tags say
+    where the phone's adb server is (the adb stand-in here) and which phone it is."""
+    from adbserver import AdbServer, FakeDevice
+
+    need("adb")
+    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
+    with AdbServer([FakeDevice(python=sys.executable)]) as srv:
+        lab.add_place("phone-1", tags={"board": "pixel", "adb": f"127.0.0.1:{srv.port}", "adb_serial": "EDGE0001"})
+        try:
+            prof = tmp_path / "pixel.toml"
+            prof.write_text(f'[device]\nname = "pixel"\nkind = "labgrid"\ncoordinator = "{lab.address}"\n'
+                            f'tags = {{ board = "pixel" }}\npython = "{TERMUX_PY}"\n'
+                            + MATRIX.format(trials=1, min_time=0.02))
+            proc = edgebench("run", str(prof), "--out", str(tmp_path / "res"), "--run-id", "r", "--no-report")
+            assert proc.returncode == 0, proc.stderr
+            recs = records(tmp_path / "res" / "r")
+            assert len(recs) == 2 and all(r["status"] == "ok" and r["lab_place"] == "phone-1" for r in recs)
+            assert {r["lab_exporter"] for r in recs} == {""}  # locking only: no exported resource
+            info = json.loads((tmp_path / "res" / "r" / "run.json").read_text())["devices"]["pixel"]
+            assert info["lab_transport"] == "adb" and "Pixel" in json.dumps(info)
+            assert state(client, "phone-1")[0] == "free"
+        finally:
+            lab.client("-p", "phone-1", "delete")
 
 
 # ------------------------------------------------------------------------------------------------
