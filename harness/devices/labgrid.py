@@ -78,6 +78,10 @@ class LabgridDevice(Device):
 
         self._catch_sigterm()
         run = self.run_id or "(devices check)"
+        wanted = f"place {self.config.place}" if self.config.place else "a place with tags " + " ".join(
+            f"{k}={v}" for k, v in sorted(self.config.tags.items()))
+        print(f"edgebench: {self.name}: taking lab {wanted} from {self.client.where.address} (waiting up to "
+              f"{self.config.lock_timeout_s:g} s while it is busy)", file=sys.stderr)
         try:
             self.lease = acquire(self.client, run=run, place=self.config.place, tags=self.config.tags or None,
                                  timeout_s=self.config.lock_timeout_s)
