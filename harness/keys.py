@@ -83,6 +83,10 @@ HARNESS_RECORD_KEYS = _keys(
     ("throttled_before", "str", None, "Raspberry Pi get_throttled before the job"),
     ("throttled_after", "str", None, "Raspberry Pi get_throttled after the job"),
     ("latency_summary_ns", "dict", "ns", "statistics a native tool printed (no samples)"),
+    ("lab_place", "str", None, "the labgrid place the job ran on (kind labgrid)"),
+    ("lab_exporter", "str", None, "the lab host(s) exporting the place's resources"),
+    ("lab_reservation", "str", None, "labgrid's reservation token of the run's lock"),
+    ("lab_coordinator", "str", None, "the labgrid coordinator HOST:PORT"),
 )
 
 RECORD_KEYS: dict[str, Key] = {**RUNNER_RECORD_KEYS, **HARNESS_RECORD_KEYS}

@@ -170,6 +170,10 @@ def test_the_digits_pair_runs_through_the_lab_and_every_record_names_the_place(c
         assert len(tokens) == 1 and all(tokens)
         assert {(r["lab_place"], r["lab_exporter"], r["lab_coordinator"]) for r in recs} == \
             {("pi-1", "labhost", lab.address)}
+        from harness.keys import RECORD_KEYS
+
+        lab_keys = {k for k in recs[0] if k.startswith("lab_")}
+        assert len(lab_keys) == 4 and lab_keys <= set(RECORD_KEYS)  # registered like every record key
         info = json.loads((run_dir / "run.json").read_text())["devices"]["labpi"]
         assert info["lab_place"] == "pi-1" and info["lab_reservation"] in tokens and info["lab_transport"] == "ssh"
         assert info["python_executable"] == sys.executable  # the board's own probe, through the lab
