@@ -144,6 +144,14 @@ def test_the_kind_is_registered_and_its_profile_keys_are_the_labs_and_the_transp
         make_device({"name": "pi", "kind": "labgrid", "coordinator": "127.0.0.1:1"})
 
 
+def test_the_example_lab_profile_validates_and_asks_for_a_board_by_tags():
+    from harness.lab import LabConfig
+
+    prof = load_profiles([str(REPO / "devices" / "lab-rpi4.example.toml")])[0]
+    config = LabConfig.from_table(prof.device)
+    assert prof.kind == "labgrid" and config.tags == {"board": "rpi4"} and config.lock_timeout_s == 900
+
+
 def test_a_profile_with_an_unknown_or_mistyped_lab_key_is_refused_naming_it(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[device]\nkind = "labgrid"\nplace = "pi-1"\nlock_timeot = 5\ncount = 2.5\n')
@@ -208,7 +216,7 @@ def test_two_runs_on_one_place_take_turns_and_never_overlap(client, lab, server,
 
 def test_a_dead_lab_host_is_a_lost_device_the_local_device_finishes_and_resume_completes(client, lab, server,
                                                                                         tmp_path):
-    pi = lab_profile(tmp_path / "pi.toml", server, lab.address, place="pi-1", trials=4, min_time=0.3)
+    pi = lab_profile(tmp_path / "pi.toml", server, lab.address, tags={"board": "rpi4"}, trials=4, min_time=0.3)
     box = tmp_path / "box.toml"
     box.write_text('[device]\nname = "box"\nkind = "local"\n' + MATRIX.format(trials=4, min_time=0.3))
     run_dir = tmp_path / "res" / "r"
@@ -221,17 +229,19 @@ def test_a_dead_lab_host_is_a_lost_device_the_local_device_finishes_and_resume_c
     box_recs, pi_recs = [r for r in recs if r["device"] == "box"], [r for r in recs if r["device"] == "pi"]
     assert len(box_recs) == 8 and all(r["status"] == "ok" for r in box_recs)
     skipped = [r for r in pi_recs if r["status"] == "skipped"]
-    assert len(pi_recs) == 8 and skipped and all(r["lab_place"] == "pi-1" for r in pi_recs)
+    place = pi_recs[0]["lab_place"]
+    assert len(pi_recs) == 8 and skipped and all(r["lab_place"] == place for r in pi_recs)
     assert all("lost after 4 attempts" in r["error"] and "orphaned" in r["error"] for r in skipped)
     assert "retrying in" in err
-    assert state(client, "pi-1")[0] == "free"  # released although its lab host is gone
+    assert state(client, place)[0] == "free"  # released although its lab host is gone
     lab.exporter.start()  # the lab host is back
     again = edgebench("run", "--resume", str(run_dir), "--no-report")
     assert again.returncode == 0, again.stderr
     final = [r for r in records(run_dir) if r["device"] == "pi"]
     latest = {(r["model"], r["trial"]): r for r in final}
     assert len(latest) == 8 and all(r["status"] == "ok" for r in latest.values())
-    assert len({r["lab_reservation"] for r in final}) == 2  # the resume held the place anew
+    assert len({r["lab_reservation"] for r in final}) == 2  # the resume held the place anew,
+    assert {r["lab_place"] for r in final} == {place}  # the same board again, though picked by tags
 
 
 def test_a_coordinator_restart_mid_run_stops_the_device_before_its_next_job(tmp_path, server):

@@ -62,6 +62,21 @@ def close_devices(devices: dict[str, Device]) -> None:
         raise interrupted
 
 
+def pin_lab_places(profiles: list[Profile], probes: dict[str, Any]) -> list[Profile]:
+    """On resume, a lab profile that picked its place by tags takes the same place again (the one
+    run.json names), so one device's records never mix two boards."""
+    from dataclasses import replace
+
+    out = []
+    for prof in profiles:
+        place = (probes.get(prof.name) or {}).get("lab_place")
+        if prof.kind == "labgrid" and prof.device.get("tags") and place:
+            device = {k: v for k, v in prof.device.items() if k not in ("tags", "count")}
+            prof = replace(prof, device={**device, "place": place})
+        out.append(prof)
+    return out
+
+
 def expand_fanout(profiles: list[Profile]) -> list[Profile]:
     """A labgrid profile with `count` becomes one profile per place (N places with its tags, or
     every free one for "all"), named NAME-PLACE, so the run measures one matrix on identical boards."""

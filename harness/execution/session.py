@@ -25,7 +25,7 @@ from ..plan import JobSpec, plan
 from ..profiles import Profile, format_problems
 from ..records import RECORD_SCHEMA_VERSION, RECORDS_FILE, RUN_FILE, RUN_SCHEMA_VERSION, truncate_partial_line
 from .device_loop import interrupt_devices, run_devices
-from .fleet import close_devices, expand_fanout, open_devices, probe_devices
+from .fleet import close_devices, expand_fanout, open_devices, pin_lab_places, probe_devices
 from .writer import JobKey, RunWriter
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def resume(run_dir: Path, *, report: bool = True) -> Path:
               file=sys.stderr)
     writer = RunWriter(run_dir, meta)
     done = writer.done_jobs(jobs, include_skipped=False)  # skipped jobs (device lost) run again
-    devices = open_devices(profiles, meta.get("run_id"))
+    devices = open_devices(pin_lab_places(profiles, meta.get("devices") or {}), meta.get("run_id"))
     missing = sum(1 for js in jobs.values() for j in js if j.key not in done)
     print(f"edgebench: resuming {run_dir}: {len(done)} jobs recorded, {missing} to run", file=sys.stderr)
     writer.update_meta(status="running", resumed_at=_now(), resumes=int(meta.get("resumes", 0)) + 1)
