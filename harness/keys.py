@@ -60,6 +60,10 @@ HARNESS_RECORD_KEYS = _keys(
     ("runner_protocol", "int", None, "protocol of the runner that wrote the result"),
     ("run_id", "str", None, "the run folder's id"),
     ("device", "str", None, "device name from the profile"),
+    ("lab_place", "str", None, "the labgrid place the job ran on (kind labgrid)"),
+    ("lab_exporter", "str", None, "the lab host(s) exporting the place's resources"),
+    ("lab_reservation", "str", None, "labgrid's reservation token of the run's lock"),
+    ("lab_coordinator", "str", None, "the labgrid coordinator HOST:PORT"),
     ("config_id", "str", None, "device/model/runtime/precision/threads: one measured configuration"),
     ("model", "str", None, "zoo model name"),
     ("family", "str", None, "zoo family (the twins share it)"),
@@ -83,10 +87,6 @@ HARNESS_RECORD_KEYS = _keys(
     ("throttled_before", "str", None, "Raspberry Pi get_throttled before the job"),
     ("throttled_after", "str", None, "Raspberry Pi get_throttled after the job"),
     ("latency_summary_ns", "dict", "ns", "statistics a native tool printed (no samples)"),
-    ("lab_place", "str", None, "the labgrid place the job ran on (kind labgrid)"),
-    ("lab_exporter", "str", None, "the lab host(s) exporting the place's resources"),
-    ("lab_reservation", "str", None, "labgrid's reservation token of the run's lock"),
-    ("lab_coordinator", "str", None, "the labgrid coordinator HOST:PORT"),
 )
 
 RECORD_KEYS: dict[str, Key] = {**RUNNER_RECORD_KEYS, **HARNESS_RECORD_KEYS}
