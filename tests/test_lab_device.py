@@ -347,6 +347,23 @@ def test_a_phone_place_is_locked_and_its_adb_server_comes_from_the_place_tags(cl
             lab.client("-p", "phone-1", "delete")
 
 
+def test_count_all_takes_the_free_places_and_count_n_waits_for_busy_ones_in_name_order(client, lab):
+    from harness.lab.fanout import fanout_tables
+
+    base = {"name": "rpi4", "kind": "labgrid", "coordinator": lab.address, "tags": {"board": "rpi4"}}
+    held = acquire(client, run="someone-else", place="pi-1", timeout_s=10)
+    try:
+        free = fanout_tables({**base, "count": "all"})
+        assert [(t["name"], t["place"], t["group"]) for t in free] == [("rpi4-pi-2", "pi-2", "rpi4")]
+        assert "tags" not in free[0] and "count" not in free[0]
+        both = fanout_tables({**base, "count": 2})
+        assert [t["place"] for t in both] == ["pi-1", "pi-2"]  # the held one too: its device waits
+    finally:
+        release(client, held)
+    with pytest.raises(ProfileError, match="count = 2 needs tags"):
+        fanout_tables({**{k: v for k, v in base.items() if k != "tags"}, "place": "pi-1", "count": 2})
+
+
 # ------------------------------------------------------------------------------------------------
 # bad input: one line each, before any job
 
