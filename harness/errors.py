@@ -56,3 +56,8 @@ class DeviceLost(DeviceError):
 class DeviceUnusable(DeviceError):
     """The device answers but cannot run jobs until someone acts (unauthorized, offline, no space left,
     workdir unwritable): retried once, then the device's remaining jobs are skipped for --resume."""
+
+
+class DeviceWithdrawn(DeviceError):
+    """The device may no longer be used by this run (its lab lock is gone): its remaining jobs are
+    recorded as skipped at once, not retried, and `edgebench run --resume` runs them again."""

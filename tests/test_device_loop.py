@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from harness.devices.base import CommandResult, Device
-from harness.errors import DeviceError, DeviceLost
+from harness.errors import DeviceError, DeviceLost, DeviceWithdrawn
 from harness.execution.device_loop import DeviceLoop, run_devices
 from harness.execution.writer import RunWriter
 from harness.plan import plan
@@ -227,3 +227,45 @@ def test_ctrl_c_interrupts_every_device_and_leaves_the_running_jobs_without_a_re
     assert completed is False
     assert pi.interrupted.is_set() and box.interrupted.is_set()
     assert [(r["device"], r["trial"], r["status"]) for r in records(w)] == [("pi", 0, Status.OK)]
+
+
+class GatedDevice(FakeDevice):
+    """A device whose before_job() plays its own script (a lab device checking its lock) and whose
+    records carry an extra key."""
+
+    def __init__(self, name: str, gates: list[Any]) -> None:
+        super().__init__(name, [])
+        self.gates = list(gates)
+        self.checks = 0
+
+    def before_job(self) -> None:
+        self.checks += 1
+        gate = self.gates.pop(0) if self.gates else None
+        if gate is not None:
+            raise gate
+
+    def record_extra(self) -> dict[str, Any]:
+        return {"lab_place": "pi-1"}
+
+
+def test_before_job_runs_before_every_job_and_a_withdrawn_device_is_skipped_at_once(tmp_path):
+    profs, jobs = profiles(tmp_path, "pi", "box")
+    pi = GatedDevice("pi", [None, DeviceWithdrawn("lost its lock on lab place pi-1")])
+    box = FakeDevice("box", [])
+    w = writer(tmp_path)
+    assert run_devices(profs, {"pi": pi, "box": box}, jobs, set(), w, retry_delays=(30.0,))  # never waited
+    by_device = {d: [r for r in records(w) if r["device"] == d] for d in ("pi", "box")}
+    assert [r["status"] for r in by_device["box"]] == ["ok", "ok", "ok"]
+    assert [r["status"] for r in by_device["pi"]] == ["ok", "skipped", "skipped"]
+    assert by_device["pi"][1]["error"] == "device pi: lost its lock on lab place pi-1"
+    assert all(r["lab_place"] == "pi-1" for r in by_device["pi"])  # skipped records carry it too
+    assert pi.checks == 2 and len(pi.jobs) == 1  # no job ran after the lock was gone
+
+
+def test_a_device_lost_in_before_job_is_retried_like_a_lost_connection(tmp_path):
+    profs, jobs = profiles(tmp_path, "pi", trials=2)
+    pi = GatedDevice("pi", [DeviceLost("pi: lab host gone"), None, None])
+    w = writer(tmp_path)
+    assert run_devices(profs, {"pi": pi}, jobs, set(), w, retry_delays=NO_DELAYS)
+    assert [(r["status"], r.get("retries")) for r in records(w)] == [("ok", 1), ("ok", None)]
+    assert pi.prepared == 2 and len(pi.jobs) == 2

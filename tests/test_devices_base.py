@@ -53,7 +53,8 @@ def test_every_registered_kind_is_a_device_and_profiles_know_the_same_kinds():
 
 
 def test_an_unknown_kind_is_one_clear_error_naming_the_known_ones():
-    with pytest.raises(DeviceError, match=r"^pi: unknown device kind 'telnet'; use one of local, qemu, ssh, adb$"):
+    known = "local, qemu, ssh, adb, labgrid"
+    with pytest.raises(DeviceError, match=rf"^pi: unknown device kind 'telnet'; use one of {known}$"):
         make_device({"name": "pi", "kind": "telnet"})
 
 

@@ -64,6 +64,7 @@ class Device(ABC):
     cpu: str | None = None  # the emulated CPU (qemu), else None
     # shared by devices on the same physical CPUs (execution/fleet.py): their jobs take turns
     host_lock: threading.Lock | None = None
+    run_id: str | None = None  # the run it serves (set by the fleet; a lab lock's comment names it)
 
     # what the orchestrator calls ------------------------------------------------------------
     @abstractmethod
@@ -93,6 +94,15 @@ class Device(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release what the device holds (scratch folders, a workdir with cleanup = true)."""
+
+    def before_job(self) -> None:
+        """Called right before each job: raise DeviceLost (retried) or DeviceWithdrawn (its jobs are
+        skipped) when the device may not run it now, e.g. a lab place whose lock is gone."""
+        return None  # most devices may always run the next job
+
+    def record_extra(self) -> dict[str, Any]:
+        """Keys every record of this device carries besides the job's own (a lab place, its lock)."""
+        return {}
 
     def __enter__(self) -> Device:
         return self

@@ -2,8 +2,9 @@
 
 Each schema lists its keys with their TOML types and meaning (KEYS, which profiles.py checks
 every profile against) and turns a table into a typed config with `from_table`, raising one
-ProfileError that names the file, the key and the fix. Imports nothing but errors, so
-profiles.py and every device can use it.
+ProfileError that names the file, the key and the fix. Imports nothing but errors (and the lab's
+key list from harness.lab.config, which imports no device code), so profiles.py and every device
+can use it.
 """
 
 from __future__ import annotations
@@ -310,8 +311,33 @@ def _native_tool(tool: str, value: str | None, where: str) -> list[tuple[str, An
     return [(tool, value)]
 
 
+class LabgridConfig:
+    """kind = "labgrid": a board or phone of the shared lab, locked for the run (harness/lab); it runs
+    as kind ssh (or adb) with the keys below, host/port/user coming from the place. The lab keys are
+    checked by harness.lab.LabConfig.from_table, the transport's by SshConfig or AdbConfig."""
+
+    KIND: ClassVar[str] = "labgrid"
+    KEYS: ClassVar[KeySpec] = {}  # filled below: the lab's keys, then the ssh and adb keys it passes on
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], source: str | None = None) -> Any:
+        from ..lab.config import LabConfig
+
+        return LabConfig.from_table(table, source)
+
+
+def _labgrid_keys() -> KeySpec:
+    from ..lab.config import ADB_KEYS, LAB_KEYS, SSH_KEYS
+
+    passed = {**{k: SshConfig.KEYS[k] for k in SSH_KEYS if k in SshConfig.KEYS},
+              **{k: AdbConfig.KEYS[k] for k in (*ADB_KEYS, "adb_host", "adb_port", "serial") if k in AdbConfig.KEYS}}
+    return {**LAB_KEYS, **passed}
+
+
+LabgridConfig.KEYS = _labgrid_keys()
+
 # kind -> its schema (the registry of device classes is registry.py)
-SCHEMAS: dict[str, Any] = {c.KIND: c for c in (LocalConfig, SshConfig, AdbConfig, QemuConfig)}
+SCHEMAS: dict[str, Any] = {c.KIND: c for c in (LocalConfig, SshConfig, AdbConfig, QemuConfig, LabgridConfig)}
 
 
 def device_keys(kind: str) -> KeySpec:

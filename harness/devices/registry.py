@@ -18,6 +18,7 @@ DEVICE_CLASSES: dict[str, tuple[str, str]] = {
     "qemu": ("harness.devices.qemu", "QemuDevice"),
     "ssh": ("harness.devices.ssh", "SshDevice"),
     "adb": ("harness.devices.adb", "AdbDevice"),
+    "labgrid": ("harness.devices.labgrid", "LabgridDevice"),
 }
 
 

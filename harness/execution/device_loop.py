@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DeviceLost, DeviceUnusable, HarnessError, RunDirError
+from ..errors import DeviceLost, DeviceUnusable, DeviceWithdrawn, HarnessError, RunDirError
 from ..plan import job_dict
 from ..records import Status
 from ..util import deferred_signals
@@ -109,13 +109,16 @@ class DeviceLoop:
         attempts, unusable, first = 0, False, None
         while True:
             try:
-                lock = getattr(self.device, "host_lock", None) or contextlib.nullcontext()
+                lock = self.device.host_lock or contextlib.nullcontext()
                 with lock:  # devices on one machine take turns
                     first = first or (time.time(), time.monotonic())
                     try:
+                        self.device.before_job()  # e.g. a lab device checks its place is still locked by this run
                         return self.device.execute(self._job(spec), self.profile.job_timeout_s), attempts
                     finally:
                         self._span = (first[0], time.monotonic() - first[1])  # started, duration
+            except DeviceWithdrawn as exc:
+                raise _GaveUp(f"device {self.profile.name}: {exc}") from exc
             except DeviceLost as exc:
                 if self.stop.is_set():
                     return None, attempts

@@ -23,23 +23,29 @@ def device_problems(dev: Device, runtimes: list[str]) -> list[str]:
     return list(dev.check(runtimes=runtimes))
 
 
-def open_devices(profiles: list[Profile]) -> dict[str, Device]:
-    """Build every device and check it can run its matrix; all problems are reported together."""
+def open_devices(profiles: list[Profile], run_id: str | None = None) -> dict[str, Device]:
+    """Build every device and check it can run its matrix (a lab device locks its place here, its
+    comment naming `run_id`); all problems are reported together."""
     from ..devices import make_device
 
     devices: dict[str, Device] = {}
     problems: list[str] = []
-    for prof in profiles:
-        try:
-            dev = make_device(prof.device)
-        except HarnessError as exc:
-            problems.append(str(exc))
-            continue
-        devices[prof.name] = dev
-        try:
-            problems.extend(device_problems(dev, prof.matrix["runtimes"]))
-        except HarnessError as exc:
-            problems.append(str(exc))
+    try:
+        for prof in profiles:
+            try:
+                dev = make_device(prof.device)
+            except HarnessError as exc:
+                problems.append(str(exc))
+                continue
+            dev.run_id = run_id
+            devices[prof.name] = dev
+            try:
+                problems.extend(device_problems(dev, prof.matrix["runtimes"]))
+            except HarnessError as exc:
+                problems.append(str(exc))
+    except BaseException:  # Ctrl-C while waiting for a lab place: give back what is held
+        close_devices(devices)
+        raise
     if problems:
         close_devices(devices)
         raise DeviceError(format_problems(problems))
@@ -88,11 +94,48 @@ def share_host_locks(devices: dict[str, Device]) -> None:
 
 
 def close_devices(devices: dict[str, Device]) -> None:
+    """Close every device, even when an interrupt arrives during one (it is raised afterwards)."""
+    interrupted: BaseException | None = None
     for dev in devices.values():
         try:
             dev.close()
+        except KeyboardInterrupt as exc:  # the next device still gives back its lab place
+            interrupted = exc
         except Exception:  # closing must never hide the run's own outcome
             pass
+    if interrupted is not None:
+        raise interrupted
+
+
+def pin_lab_places(profiles: list[Profile], probes: dict[str, Any]) -> list[Profile]:
+    """On resume, a lab profile that picked its place by tags takes the same place again (the one
+    run.json names), so one device's records never mix two boards."""
+    from dataclasses import replace
+
+    out = []
+    for prof in profiles:
+        place = (probes.get(prof.name) or {}).get("lab_place")
+        if prof.kind == "labgrid" and prof.device.get("tags") and place:
+            device = {k: v for k, v in prof.device.items() if k not in ("tags", "count")}
+            prof = replace(prof, device={**device, "place": place})
+        out.append(prof)
+    return out
+
+
+def expand_fanout(profiles: list[Profile]) -> list[Profile]:
+    """A labgrid profile with `count` becomes one profile per place (N places with its tags, or
+    every free one for "all"), named NAME-PLACE, so the run measures one matrix on identical boards."""
+    out: list[Profile] = []
+    for prof in profiles:
+        if prof.kind != "labgrid" or prof.device.get("count") is None:
+            out.append(prof)
+            continue
+        from dataclasses import replace
+
+        from ..lab.fanout import fanout_tables
+
+        out += [replace(prof, device=table) for table in fanout_tables(prof.device, str(prof.path))]
+    return out
 
 
 def probe_devices(devices: dict[str, Device]) -> dict[str, dict[str, Any]]:

@@ -28,7 +28,7 @@ from ..profiles import Profile, format_problems
 from ..records import RECORD_SCHEMA_VERSION, RECORDS_FILE, RUN_FILE, RUN_SCHEMA_VERSION, truncate_partial_line
 from ..util import deferred_signals
 from .device_loop import interrupt_devices, run_devices
-from .fleet import close_devices, open_devices, probe_devices
+from .fleet import close_devices, expand_fanout, open_devices, pin_lab_places, probe_devices
 from .writer import JobKey, RunWriter
 
 if TYPE_CHECKING:
@@ -89,13 +89,14 @@ def run(profiles: list[Profile], *, out_root: Path | None = None, run_id: str | 
     """Plan, check the devices, run every job into a new run folder; returns the folder."""
     seed = seed if seed is not None else random.randrange(2**31)
     run_id = check_run_id(run_id) if run_id else new_run_id(profiles)
+    profiles = expand_fanout(profiles)  # a lab profile with `count` becomes one profile per place
     _configs, jobs = plan(profiles, seed)
     out_root = Path(out_root) if out_root else results_dir()
     run_dir = out_root / run_id
     if (run_dir / RUN_FILE).exists():
         take_run_lock(run_dir).close()  # a run still writing it is named as such
         _refuse_existing(run_dir)
-    devices = open_devices(profiles)  # a device refused (its config, its host) before anything is written
+    devices = open_devices(profiles, run_id)  # a device refused (its config, its host) before anything is written
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         lock = take_run_lock(run_dir)  # before any file of the run: a second run with this id stops here
@@ -192,7 +193,7 @@ def _resume_locked(run_dir: Path, report: bool) -> Path:
     writer = RunWriter(run_dir, meta)
     check_models_unchanged(writer, [c for cs in configs.values() for c in cs])
     done = writer.done_jobs(jobs, include_skipped=False)  # skipped jobs (device lost) run again
-    devices = open_devices(profiles)
+    devices = open_devices(pin_lab_places(profiles, meta.get("devices") or {}), meta.get("run_id"))
     missing = sum(1 for js in jobs.values() for j in js if j.key not in done)
     print(f"edgebench: resuming {run_dir}: {len(done)} jobs recorded, {missing} to run", file=sys.stderr)
     try:

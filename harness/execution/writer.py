@@ -40,7 +40,7 @@ def job_record(spec: JobSpec, result: dict[str, Any], run_id: str, device: Devic
                duration: float) -> dict[str, Any]:
     """A record: the config's identity, the device's result, and where/when the job ran."""
     emulated = bool(device.emulated)
-    rec = {**spec.config.identity(), **result}
+    rec = {**spec.config.identity(), **result, **device.record_extra()}
     rec.update({
         "schema_version": RECORD_SCHEMA_VERSION, "run_id": run_id, "mode": spec.mode,
         "trial": spec.trial, "emulated": emulated,

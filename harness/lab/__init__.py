@@ -11,12 +11,12 @@ drives `labgrid-client` (see client.py for why).
 
 from .client import Coordinator, LabClient, LabError, LabUnreachable, coordinator, identity
 from .config import LAB_KEYS, LabConfig, device_table, ssh_table
-from .lease import Lease, acquire, hold, release, release_place, still_locked
+from .lease import Lease, acquire, held_place, hold, release, release_place, still_locked
 from .parse import Place, Resource
 from .phone import AdbEndpoint, adb_endpoint
 
 __all__ = [
     "LAB_KEYS", "AdbEndpoint", "Coordinator", "LabClient", "LabConfig", "LabError", "LabUnreachable", "Lease",
-    "Place", "Resource", "acquire", "adb_endpoint", "coordinator", "device_table", "hold", "identity",
+    "Place", "Resource", "acquire", "adb_endpoint", "coordinator", "device_table", "held_place", "hold", "identity",
     "release", "release_place", "ssh_table", "still_locked",
 ]

@@ -36,6 +36,8 @@ LAB_KEYS: dict[str, tuple[Any, str]] = {
     "lock_timeout": ((int, float), f"seconds to wait for the place (default {DEFAULT_LOCK_TIMEOUT_S:g})"),
     "transport": (str, "ssh | adb (default: ssh when the place has a NetworkService, else adb)"),
     "lab_call_timeout": ((int, float), f"seconds per labgrid-client call (default {CALL_TIMEOUT_S:g})"),
+    "count": ((int, str), "with tags: run on N places (or \"all\" free ones), one device each"),
+    "group": (str, "identical boards: the report shows their board-to-board spread (count sets it)"),
 }
 SSH_KEYS = ("name", "description", "cores", "python", "user", "identity", "workdir", "cleanup",
             "ssh_options", "connect_timeout", "ssh_config")

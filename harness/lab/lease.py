@@ -232,16 +232,22 @@ def acquire(client: LabClient, *, run: str, place: str | None = None, tags: Mapp
                  acquire_s=time.monotonic() - started)
 
 
-def still_locked(client: LabClient, lease: Lease) -> bool:
-    """Whether the place is still locked by this run (False after a coordinator restart, or when
-    someone unlocked it). An unreachable coordinator raises LabUnreachable (a lost device)."""
+def held_place(client: LabClient, lease: Lease) -> Place | None:
+    """The place as the coordinator shows it now (orphaned resources named) while this run holds it;
+    None when the lock is no longer ours. An unreachable coordinator raises LabUnreachable."""
     try:
         shown = client.show(lease.place)
     except LabError as exc:
         if exc.reason == "unknown-place":  # deleted (or never saved before a coordinator restart)
-            return False
+            return None
         raise
-    return _ours(shown, lease)
+    return shown if _ours(shown, lease) else None
+
+
+def still_locked(client: LabClient, lease: Lease) -> bool:
+    """Whether the place is still locked by this run (False after a coordinator restart, or when
+    someone unlocked it). An unreachable coordinator raises LabUnreachable (a lost device)."""
+    return held_place(client, lease) is not None
 
 
 def _ours(shown: Place, lease: Lease) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from ..records import Status
 from . import svg
 from .headline import cost_text, pair_name, speed_text
+from .spread import spread_section
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:12px 0;
@@ -195,6 +196,7 @@ def render(meta: dict[str, Any], summary: list[dict[str, Any]], pairs: list[dict
     parts += _latency_section(summary, samples)
     parts += _ops_section(breakdown)
     parts += _summary_section(summary)
+    parts += spread_section(meta, summary)  # board-to-board spread of lab fan-out runs, when any
     parts.append("</body></html>")
     return "\n".join(parts)
 
