@@ -94,6 +94,14 @@ class Device(ABC):
     def close(self) -> None:
         """Release what the device holds (scratch folders, a workdir with cleanup = true)."""
 
+    def sysfs(self, sudo: bool = False, su: bool = False) -> Any:
+        """The device's /sys for [conditions] (a harness.conditions.sysfs.SysfsAccess: cooldown,
+        governor, energy), or None where the kind has none of its own (qemu). By default `cat` and
+        `sh` through run() (ssh), behind `sudo -n` where asked; local and adb have their own."""
+        from ..conditions.sysfs import CommandSysfs
+
+        return CommandSysfs(self.run, getattr(self, "label", None) or self.name, sudo=sudo)
+
     def __enter__(self) -> Device:
         return self
 
