@@ -163,9 +163,11 @@ def test_the_governor_is_restored_after_failing_jobs(tmp_path):
     assert get(root, GOVERNOR) == "schedutil\n"
 
 
-def test_the_governor_is_restored_after_sigint(tmp_path):
+def test_the_governor_is_restored_after_sigint_and_set_again_by_resume(tmp_path):
     root = tree(tmp_path)
-    py = fake_python(tmp_path, job="sleep 120")
+    hang = tmp_path / "hang"
+    hang.touch()
+    py = fake_python(tmp_path, job=f'[ -e "{hang}" ] && sleep 120')
     log = tmp_path / "governor.log"
     env = {**os.environ, "EDGEBENCH_SYSFS_ROOT": str(root)}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run",
@@ -185,6 +187,15 @@ def test_the_governor_is_restored_after_sigint(tmp_path):
     assert proc.returncode != 0 and "interrupted" in err, err
     assert get(root, GOVERNOR) == "schedutil\n"
     assert json.loads((tmp_path / "res" / "r" / "run.json").read_text())["status"] == "interrupted"
+    # --resume takes [conditions] from run.json: the governor is set for the jobs left, then put back
+    hang.unlink()
+    proc = edgebench("run", "--resume", str(tmp_path / "res" / "r"), "--no-report",
+                     env={"EDGEBENCH_SYSFS_ROOT": str(root)})
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text().split() == ["performance"] * 3  # the interrupted job, then both again
+    assert get(root, GOVERNOR) == "schedutil\n"
+    recs = read_records(tmp_path / "res" / "r" / "records.jsonl").records
+    assert len(recs) == 2 and all(r["governor_applied"] is True for r in recs)
 
 
 def test_governor_required_stops_the_run_before_any_job_with_one_line(tmp_path):
