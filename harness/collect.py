@@ -70,6 +70,8 @@ def summarize_records(records: list[dict[str, Any]]):
             _native_stats(row, perf_native)
         else:
             row["n"] = 0
+        if any("energy_note" in r for r in perf):  # [conditions] energy asked: a figure or why not
+            row.update(energy_columns(perf))
         if acc:
             row["accuracy_pct"] = 100.0 * float(acc[-1]["accuracy"])
             row["n_eval"] = acc[-1].get("n_eval")
@@ -107,6 +109,31 @@ def _sample_stats(row: dict[str, Any], perf_ok: list[dict[str, Any]]) -> None:
     row["peak_rss_mb"] = _mb(_median([r.get("peak_rss_bytes") for r in perf_ok]))
     row["rss_after_load_mb"] = _mb(_median([r.get("rss_after_load_bytes") for r in perf_ok]))
     row["delegation"] = _delegation_text(perf_ok[0].get("delegation"))
+
+
+def energy_columns(perf: list[dict[str, Any]]) -> dict[str, Any]:
+    """mJ per inference of a config: the mean over its ok perf trials with a 95% t interval across
+    them (one trial: that trial's own interval from its samples), the source, or why not measurable."""
+    from .states import t975
+
+    ok = [r for r in perf if r.get("status") == Status.OK and r.get("energy_mj_per_inference") is not None]
+    out: dict[str, Any] = {"energy_mj_per_inference": None, "energy_ci_low_mj": None, "energy_ci_high_mj": None,
+                           "energy_source": None, "energy_note": None}
+    if not ok:
+        out["energy_note"] = next((r["energy_note"] for r in perf if r.get("energy_note")), None)
+        return out
+    values = [float(r["energy_mj_per_inference"]) for r in ok]
+    out["energy_mj_per_inference"] = float(np.mean(values))
+    out["energy_source"] = ";".join(dict.fromkeys(str(r.get("energy_source")) for r in ok))
+    if len(values) > 1:
+        half = t975(len(values) - 1) * float(np.std(values, ddof=1)) / len(values) ** 0.5
+        out["energy_ci_low_mj"], out["energy_ci_high_mj"] = out["energy_mj_per_inference"] - half, \
+            out["energy_mj_per_inference"] + half
+    elif isinstance(ok[0].get("energy_ci95_mj"), list):
+        out["energy_ci_low_mj"], out["energy_ci_high_mj"] = ok[0]["energy_ci95_mj"]
+    notes = [r["energy_note"] for r in ok if r.get("energy_note")]
+    out["energy_note"] = notes[-1] if notes else None
+    return out
 
 
 def _native_stats(row: dict[str, Any], recs: list[dict[str, Any]]) -> None:

@@ -17,7 +17,7 @@ class Key:
 
     name: str
     kind: str            # str | int | float | bool | list | dict
-    unit: str | None     # ns, us, ms, s, bytes, MB, pct, pts, count, ratio, fraction, GMAC/s, C, or None
+    unit: str | None     # ns, us, ms, s, bytes, MB, pct, pts, count, ratio, fraction, GMAC/s, C, mJ, J, W, Hz, or None
     description: str
     comparable: bool = False
 
@@ -93,7 +93,35 @@ HARNESS_RECORD_KEYS = _keys(
     ("declared_pair", "str", None, "the profile's [[pairs]] name this model belongs to"),
 )
 
-RECORD_KEYS: dict[str, Key] = {**RUNNER_RECORD_KEYS, **HARNESS_RECORD_KEYS}
+# Keys [conditions] adds to a job's record (harness.conditions: cooldown, governor, energy).
+CONDITION_RECORD_KEYS = _keys(
+    ("cooldown_wait_s", "float", "s", "seconds waited for the device to cool before the job"),
+    ("cooldown_reason", "str", None, "why the wait ended: below the threshold, stopped falling, time limit, "
+     "no temperature sensor"),
+    ("cooldown_start_c", "float", "C", "hottest watched SoC zone when the wait began"),
+    ("cooldown_temp_c", "float", "C", "hottest watched SoC zone when the wait ended"),
+    ("cpufreq_governor", "dict", None, "cpufreq policy -> governor, seen at the job"),
+    ("cpufreq_cur_khz", "dict", None, "cpufreq policy -> current kHz, seen at the job"),
+    ("cpufreq_min_khz", "dict", None, "cpufreq policy -> scaling_min_freq kHz"),
+    ("cpufreq_max_khz", "dict", None, "cpufreq policy -> scaling_max_freq kHz"),
+    ("governor_requested", "str", None, "[conditions] governor"),
+    ("governor_applied", "bool", None, "the governor / frequency range asked for holds"),
+    ("governor_note", "str", None, "why it could not be applied"),
+    ("energy_source", "str", None, "where energy came from (rapl:..., hwmon:..., battery:..., command:...)"),
+    ("energy_mj_per_inference", "float", "mJ", "mean power over the job x mean latency"),
+    ("energy_ci95_mj", "list", "mJ", "95% interval from the spread of the per-sample powers"),
+    ("energy_net_mj_per_inference", "float", "mJ", "above the idle baseline's power"),
+    ("energy_net_ci95_mj", "list", "mJ", "95% interval of the net figure"),
+    ("energy_mean_w", "float", "W", "mean power over the measured window"),
+    ("energy_idle_w", "float", "W", "mean power of the idle baseline before it"),
+    ("energy_window_s", "float", "s", "length of the measured window"),
+    ("energy_window_j", "float", "J", "energy of the measured window"),
+    ("energy_sample_hz", "float", "Hz", "real sampling rate"),
+    ("energy_samples", "int", "count", "samples in the window"),
+    ("energy_note", "str", None, "'not measurable: <why>', or a warning (a charging battery)"),
+)
+
+RECORD_KEYS: dict[str, Key] = {**RUNNER_RECORD_KEYS, **HARNESS_RECORD_KEYS, **CONDITION_RECORD_KEYS}
 
 # summary.csv: one row per config, these columns in this order (harness.collect.summarize_records).
 # Columns copied from the config's records keep the record key's entry.
@@ -143,6 +171,12 @@ SUMMARY_EXTRA = _keys(
     ("warning_text", "str", None, "each warning with what to do about it, ' | '-joined"),
     ("speed_states", "str", "us", "speed states of the trial medians ('2 speed states: 3 trials at 36 us, "
      "2 at 52 us'); empty for one state"),
+    ("energy_mj_per_inference", "float", "mJ", "energy per inference, mean over the ok perf trials (runs with "
+     "[conditions] energy)"),
+    ("energy_ci_low_mj", "float", "mJ", "95% t interval across trials, low (one trial: its samples' interval)"),
+    ("energy_ci_high_mj", "float", "mJ", "95% interval, high"),
+    ("energy_source", "str", None, "where the energy came from"),
+    ("energy_note", "str", None, "why it is not measurable, or a warning about the readings"),
 )
 
 # pairs.csv: one row per twin pair (harness.report.pairs.PAIRS_COLUMNS)
@@ -190,6 +224,7 @@ PAIRS = _keys(
     ("pooled_efficiency", "float", "fraction", "pooled_speedup x mac_ratio (called efficiency before)"),
     ("params_ratio", "float", "ratio", "separable / standard parameters"),
     ("peak_rss_ratio", "float", "ratio", "separable / standard peak resident memory"),
+    ("energy_ratio", "float", "ratio", "separable / standard mJ per inference, where both twins have energy"),
     ("model_bytes_ratio", "float", "ratio", "separable / standard model file size"),
     ("separable_accuracy_pct", "float", "pct", "separable top-1 (measured, else the reference)"),
     ("standard_accuracy_pct", "float", "pct", "standard top-1 (measured, else the reference)"),

@@ -104,6 +104,7 @@ class Profile:
     matrix: dict[str, Any]
     text: str = field(repr=False, default="")
     pairs: tuple[dict[str, str], ...] = ()
+    conditions: dict[str, Any] = field(default_factory=dict)  # [conditions] (harness.conditions.config)
 
     @property
     def name(self) -> str:
@@ -211,9 +212,9 @@ def parse_profile(path: Path | str, problems: list[str]) -> Profile | None:
         return None
     start = len(problems)
     for key in data:
-        if key not in ("device", "matrix", "pairs"):
+        if key not in ("device", "matrix", "pairs", "conditions"):
             problems.append(f"{_where(path, text, key, key)}: unknown table [{key}]; a profile has "
-                            f"[device], [matrix] and [[pairs]]")
+                            f"[device], [matrix], [[pairs]] and [conditions]")
     device = data.get("device")
     if not isinstance(device, dict):
         problems.append(f"{path}: missing [device] table (name and kind at least)")
@@ -242,9 +243,22 @@ def parse_profile(path: Path | str, problems: list[str]) -> Profile | None:
     matrix = {**DEFAULT_MATRIX, **{k: v for k, v in matrix_in.items() if k in MATRIX_KEYS}}
     _check_matrix_values(path, text, matrix, problems)
     pairs = _check_pairs(path, data.get("pairs", []), problems)
+    conditions = _check_conditions(path, text, data.get("conditions", {}), kind, problems)
     if len(problems) > start:
         return None
-    return Profile(path=path, device=device, matrix=_anchor_paths(path, matrix), text=text, pairs=pairs)
+    return Profile(path=path, device=device, matrix=_anchor_paths(path, matrix), text=text, pairs=pairs,
+                   conditions=conditions)
+
+
+def _check_conditions(path: Path, text: str, table: Any, kind: str, problems: list[str]) -> dict[str, Any]:
+    """[conditions]: cooldown, governor and energy (harness.conditions.config), checked for this kind."""
+    from .conditions.config import validate_conditions
+
+    if not isinstance(table, dict):
+        problems.append(f"{_where(path, text, 'conditions', 'conditions')}: [conditions] must be a table")
+        return {}
+    problems.extend(validate_conditions(table, lambda key: _where(path, text, "conditions", key), kind))
+    return dict(table)
 
 
 def _anchor(folder: Path, value: str) -> str:

@@ -32,7 +32,7 @@ def test_a_cooling_soc_is_waited_for_until_it_is_below_the_threshold(tmp_path):
     assert out["cooldown_reason"] == "below 45.0 C"
     assert crossing <= out["cooldown_wait_s"] <= crossing + 2  # the first 2 s poll after the crossing
     assert out["cooldown_start_c"] == 70.0
-    assert 44.0 < out["temp_before_c"] < 45.0
+    assert 44.0 < out["cooldown_temp_c"] < 45.0
     assert set(clock.sleeps) == {2}
 
 
@@ -42,7 +42,7 @@ def test_a_soc_that_never_cools_enough_gives_up_at_the_time_limit_with_the_reaso
                            CooldownSettings(below_c=45.0, max_wait_s=120, poll_s=5, settled_c_per_min=0.5),
                            clock=clock, sleep=clock.sleep)
     assert out == {"cooldown_wait_s": 120.0, "cooldown_reason": "time limit 120 s reached at 61.2 C",
-                   "cooldown_start_c": 63.2, "temp_before_c": 61.2}
+                   "cooldown_start_c": 63.2, "cooldown_temp_c": 61.2}
 
 
 def test_a_soc_that_settles_above_the_threshold_stops_when_it_stopped_falling(tmp_path):
@@ -52,7 +52,7 @@ def test_a_soc_that_settles_above_the_threshold_stops_when_it_stopped_falling(tm
                                             settled_c_per_min=0.5), clock=clock, sleep=clock.sleep)
     assert out["cooldown_reason"] == "stopped falling"
     assert 30 <= out["cooldown_wait_s"] < 120  # after a whole window, long before the limit
-    assert 52.0 <= out["temp_before_c"] < 53.0
+    assert 52.0 <= out["cooldown_temp_c"] < 53.0
 
 
 def test_a_soc_already_cool_starts_at_once_and_the_hot_battery_zone_is_not_watched(tmp_path):
@@ -61,7 +61,7 @@ def test_a_soc_already_cool_starts_at_once_and_the_hot_battery_zone_is_not_watch
     clock = FakeClock()
     out = cool_down_before(LocalSysfs(tmp_path), CooldownSettings(below_c=45.0), clock=clock, sleep=clock.sleep)
     assert out["cooldown_reason"] == "below 45.0 C" and out["cooldown_wait_s"] == 0
-    assert out["temp_before_c"] == 39.5 and clock.sleeps == []
+    assert out["cooldown_temp_c"] == 39.5 and clock.sleeps == []
     # asked for by name, the battery zone is the one watched
     assert soc_zone_paths(LocalSysfs(tmp_path), ["battery"]) == ["/sys/class/thermal/thermal_zone0/temp"]
 
@@ -71,7 +71,7 @@ def test_no_thermal_zone_means_no_wait_and_says_so(tmp_path):
     clock = FakeClock()
     out = cool_down_before(LocalSysfs(tmp_path), CooldownSettings(below_c=45.0), clock=clock, sleep=clock.sleep)
     assert out == {"cooldown_wait_s": 0.0, "cooldown_reason": "no temperature sensor",
-                   "cooldown_start_c": None, "temp_before_c": None}
+                   "cooldown_start_c": None, "cooldown_temp_c": None}
 
 
 def test_slope_is_degrees_per_minute_by_least_squares():
@@ -91,4 +91,4 @@ def test_the_phone_thermal_zones_are_read_through_adb(monkeypatch):
         out = cool_down_before(CommandSysfs(dev.run, "pixel"), CooldownSettings(below_c=60.0),
                                clock=clock, sleep=clock.sleep)
     assert out["cooldown_reason"] == "below 60.0 C"
-    assert out["temp_before_c"] == 47.1  # the hottest CPU zone; the battery's 52 C is not the SoC
+    assert out["cooldown_temp_c"] == 47.1  # the hottest CPU zone; the battery's 52 C is not the SoC

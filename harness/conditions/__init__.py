@@ -1,11 +1,12 @@
 """Device conditions under control: cooldown before jobs, the CPU governor and frequency range for a
 run (restored afterwards), and energy per inference where the device can tell.
 
-The profile's [conditions] table is documented in config.py. The device loop calls, per device:
-`sysfs_for(...)` and `energy_source_for(...)` once; `GovernorControl(...)` around the whole run;
-`cool_down_before(...)` before each job (or trial round); `measure(...)` (sampled sources) or
-`measure_window(...)` (meters) around each job's run; `GovernorControl.fragment()` after each job;
-and merges the record fragments (COOLDOWN_KEYS, GOVERNOR_KEYS, ENERGY_KEYS) into the job record.
+The profile's [conditions] table is documented in config.py. The run calls them through one
+hooks.ConditionHooks per device (execution/session.py opens and closes it around the whole run,
+execution/device_loop.py calls before_job / around_job), which uses each Device's own `sysfs()`:
+`GovernorControl(...)` around the run; `cool_down(...)` before each job (or trial round); `measure(...)`
+(sampled sources) or `measure_window(...)` (meters) around each perf job; `GovernorControl.fragment()`
+after each job; the record fragments (COOLDOWN_KEYS, GOVERNOR_KEYS, ENERGY_KEYS) merged into the record.
 """
 
 from __future__ import annotations

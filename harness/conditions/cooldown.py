@@ -19,7 +19,7 @@ THERMAL_ROOT = "/sys/class/thermal"
 NOT_SOC_ZONES = ("battery", "bms", "usb", "charger", "skin", "ambient", "pa_therm", "xo_therm")
 
 # Record fields this module fills (seconds, degrees C).
-COOLDOWN_KEYS = ("cooldown_wait_s", "cooldown_reason", "cooldown_start_c", "temp_before_c")
+COOLDOWN_KEYS = ("cooldown_wait_s", "cooldown_reason", "cooldown_start_c", "cooldown_temp_c")
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,8 @@ def cool_down(read_temp: Callable[[], float | None], settings: CooldownSettings,
               sleep: Callable[[float], Any] = time.sleep) -> dict[str, Any]:
     """Wait as `settings` asks and return the record fragment (COOLDOWN_KEYS).
 
-    temp_before_c is the reading the job starts at (the last one taken); cooldown_start_c the first.
+    cooldown_temp_c is the last reading (what the job starts at); cooldown_start_c the first. (The
+    job's own temp_before_c/temp_after_c come from devices/execute.py, over every zone.)
     """
     start = clock()
     first = read_temp()
@@ -124,5 +125,5 @@ def _fragment(wait_s: float, reason: str, start_c: float | None, before_c: float
         "cooldown_wait_s": round(max(wait_s, 0.0), 3),
         "cooldown_reason": reason,
         "cooldown_start_c": None if start_c is None else round(start_c, 2),
-        "temp_before_c": None if before_c is None else round(before_c, 2),
+        "cooldown_temp_c": None if before_c is None else round(before_c, 2),
     }

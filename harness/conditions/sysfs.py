@@ -14,6 +14,7 @@ import errno
 import os
 import shlex
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import DeviceError
@@ -167,19 +168,25 @@ def list_or_empty(sysfs: SysfsAccess, path: str) -> list[str]:
         return []
 
 
-def local_run(argv: Sequence[str], timeout: float) -> Any:
+@dataclass(frozen=True)
+class LocalResult:
+    """What local_run gives back: the fields CommandSysfs reads (as devices.base.CommandResult has)."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+
+def local_run(argv: Sequence[str], timeout: float) -> LocalResult:
     """A runner for this host (used with `sudo -n` when the local profile asks for it)."""
     import subprocess
-    import time
 
-    from ..devices.base import CommandResult
-
-    start = time.monotonic()
     try:
         proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
-        return CommandResult(tuple(argv), None, "", "", time.monotonic() - start, timed_out=True)
+        return LocalResult(None, "", "", timed_out=True)
     except OSError as exc:
-        return CommandResult(tuple(argv), 127, "", f"{argv[0]}: {exc.strerror}", time.monotonic() - start)
-    return CommandResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+        return LocalResult(127, "", f"{argv[0]}: {exc.strerror}")
+    return LocalResult(proc.returncode, proc.stdout, proc.stderr)

@@ -104,6 +104,14 @@ class Device(ABC):
         """Keys every record of this device carries besides the job's own (a lab place, its lock)."""
         return {}
 
+    def sysfs(self, sudo: bool = False, su: bool = False) -> Any:
+        """The device's /sys for [conditions] (a harness.conditions.sysfs.SysfsAccess: cooldown,
+        governor, energy), or None where the kind has none of its own (qemu). By default `cat` and
+        `sh` through run() (ssh), behind `sudo -n` where asked; local and adb have their own."""
+        from ..conditions.sysfs import CommandSysfs
+
+        return CommandSysfs(self.run, getattr(self, "label", None) or self.name, sudo=sudo)
+
     def __enter__(self) -> Device:
         return self
 

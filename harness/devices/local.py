@@ -24,6 +24,9 @@ from .base import Children, CommandResult, Device, kill_group
 from .config import LocalConfig
 from .execute import JOB_FILE, OUT_FILE, Launch, describe_exit, execute_job
 
+# A folder that stands in for / when [conditions] reads and writes /sys (tests build fake trees there).
+SYSFS_ROOT_ENV = "EDGEBENCH_SYSFS_ROOT"
+
 
 def run_process(argv: Sequence[str], timeout: float, env: dict[str, str] | None = None,
                 cwd: str | None = None, input_text: str | None = None,
@@ -159,6 +162,14 @@ class LocalDevice(HostDevice):
 
     def close(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def sysfs(self, sudo: bool = False, su: bool = False) -> Any:
+        """This host's /sys; EDGEBENCH_SYSFS_ROOT (for tests) puts a sysfs-shaped tree in its place."""
+        from ..conditions.sysfs import CommandSysfs, LocalSysfs, local_run
+
+        if sudo:
+            return CommandSysfs(local_run, self.name, sudo=True)
+        return LocalSysfs(os.environ.get(SYSFS_ROOT_ENV, ""), self.name)
 
     def check(self, runtimes: Sequence[str] = ("onnxruntime", "tflite")) -> list[str]:
         """What this host lacks to run the runner, with the command that installs it."""

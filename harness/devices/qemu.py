@@ -138,6 +138,10 @@ class QemuDevice(HostDevice):
         return run_process(full, timeout, env=self.guest_env(), cwd=str(self._scratch_dir()),
                            children=self._children)
 
+    def sysfs(self, sudo: bool = False, su: bool = False) -> None:
+        """None: an emulated device has no thermal zones, cpufreq or energy of its own."""
+        return None
+
     def close(self) -> None:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)

@@ -25,6 +25,7 @@ from ..util import deferred_signals
 from .writer import JobKey, RunWriter, job_record
 
 if TYPE_CHECKING:
+    from ..conditions.hooks import ConditionHooks
     from ..devices.base import Device
     from ..plan import Config, JobSpec
     from ..profiles import Profile
@@ -41,8 +42,10 @@ class DeviceLoop:
     """Runs one profile's pending jobs on its device (one thread per device)."""
 
     def __init__(self, profile: Profile, device: Device, writer: RunWriter, progress: Progress,
-                 stop: threading.Event, retry_delays: Sequence[float] = RETRY_DELAYS_S) -> None:
+                 stop: threading.Event, retry_delays: Sequence[float] = RETRY_DELAYS_S,
+                 hooks: ConditionHooks | None = None) -> None:
         self.profile = profile
+        self.hooks = hooks  # [conditions]: cooldown before, energy around, governor fields after each job
         self.device = device
         self.writer = writer
         self.progress = progress
@@ -85,6 +88,8 @@ class DeviceLoop:
         for i, spec in enumerate(pending):
             if self.stop.is_set():
                 return
+            if self.hooks is not None:
+                self.hooks.before_job(spec)
             try:
                 result, attempts = self._execute(spec, configs)
             except _GaveUp as exc:
@@ -114,7 +119,11 @@ class DeviceLoop:
                     first = first or (time.time(), time.monotonic())
                     try:
                         self.device.before_job()  # e.g. a lab device checks its place is still locked by this run
-                        return self.device.execute(self._job(spec), self.profile.job_timeout_s), attempts
+
+                        def execute() -> dict[str, Any]:
+                            return self.device.execute(self._job(spec), self.profile.job_timeout_s)
+
+                        return (self.hooks.around_job(spec, execute) if self.hooks else execute()), attempts
                     finally:
                         self._span = (first[0], time.monotonic() - first[1])  # started, duration
             except DeviceWithdrawn as exc:
@@ -165,14 +174,15 @@ class DeviceLoop:
 
 def run_device(profile: Profile, device: Device, jobs: list[JobSpec], done: set[JobKey], writer: RunWriter,
                progress: Progress, stop: threading.Event,
-               retry_delays: Sequence[float] = RETRY_DELAYS_S) -> None:
+               retry_delays: Sequence[float] = RETRY_DELAYS_S, hooks: ConditionHooks | None = None) -> None:
     """One device's jobs in order, one at a time; every outcome becomes a record (see DeviceLoop)."""
-    DeviceLoop(profile, device, writer, progress, stop, retry_delays).run(jobs, done)
+    DeviceLoop(profile, device, writer, progress, stop, retry_delays, hooks).run(jobs, done)
 
 
 def run_devices(profiles: list[Profile], devices: dict[str, Device], jobs: dict[str, list[JobSpec]],
                 done: set[JobKey], writer: RunWriter,
-                retry_delays: Sequence[float] = RETRY_DELAYS_S) -> bool:
+                retry_delays: Sequence[float] = RETRY_DELAYS_S,
+                hooks: dict[str, ConditionHooks] | None = None) -> bool:
     """Every device's jobs concurrently; False if interrupted (Ctrl-C, or SIGTERM raised as one):
     then the running jobs are killed and left without a record."""
     from ..progress import Progress
@@ -182,7 +192,7 @@ def run_devices(profiles: list[Profile], devices: dict[str, Device], jobs: dict[
     stop = threading.Event()
     threads = [threading.Thread(target=run_device, name=f"device-{p.name}",
                                 args=(p, devices[p.name], jobs[p.name], done, writer, progress, stop,
-                                      retry_delays), daemon=True) for p in profiles]
+                                      retry_delays, (hooks or {}).get(p.name)), daemon=True) for p in profiles]
     try:
         for t in threads:
             t.start()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .. import __version__
+from ..conditions.sysfs import ConditionError
 from ..errors import HarnessError, JobsFailed, ProfileError, RunDirError
 from ..paths import REPO_ROOT, results_dir
 from ..plan import Config, JobSpec, plan
@@ -68,7 +69,8 @@ def run_meta(profiles: list[Profile], run_id: str, seed: int, jobs: Jobs, argv: 
         "command": shlex.join(argv if argv is not None else sys.argv), "git_commit": git_commit(),
         "host": {"python": platform.python_version(), "platform": platform.platform()},
         "seed": seed, "record_schema_version": RECORD_SCHEMA_VERSION,
-        "profiles": [{"path": str(p.path), "device": p.device, "matrix": p.matrix} for p in profiles],
+        "profiles": [{"path": str(p.path), "device": p.device, "matrix": p.matrix,
+                      **({"conditions": p.conditions} if p.conditions else {})} for p in profiles],
         "planned_jobs": sum(len(v) for v in jobs.values()),
     }
 
@@ -138,7 +140,8 @@ def _profiles_of(run_dir: Path, meta: dict[str, Any]) -> list[Profile]:
         p = expand_references(stored, str(run_dir / RUN_FILE))
         _check_matrix_values(Path(p["path"]), "", p["matrix"], problems)
         device = _restore_device_secrets(Path(p["path"]), p["device"], problems)
-        profiles.append(Profile(path=Path(p["path"]), device=device, matrix=p["matrix"]))
+        profiles.append(Profile(path=Path(p["path"]), device=device, matrix=p["matrix"],
+                                conditions=p.get("conditions") or {}))
     if problems:
         raise ProfileError(format_problems(problems))
     return profiles
@@ -260,20 +263,30 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def _probe_and_run(profiles: list[Profile], writer: RunWriter, jobs: Jobs, done: set[JobKey],
             devices: dict[str, Device]) -> bool:
-    """Probe the devices into run.json, then run every device; False if interrupted. Closes the devices."""
+    """Probe the devices into run.json, set their [conditions], then run every device; False if
+    interrupted. Puts the conditions back and closes the devices."""
+    from ..conditions.hooks import ConditionHooks
+
+    hooks: dict[str, ConditionHooks] = {}
     try:
         try:
             writer.update_meta(devices={**writer.meta.get("devices", {}), **probe_devices(devices)})
+            for p in profiles:  # the governor is set here for the whole run (pair rounds included)
+                hooks[p.name] = ConditionHooks(p.name, p.conditions, devices[p.name]).open()
         except KeyboardInterrupt:
             interrupt_devices(devices)
             return False
-        return run_devices(profiles, devices, jobs, done, writer) and _pair_rounds(profiles, devices, jobs, writer)
+        return (run_devices(profiles, devices, jobs, done, writer, hooks=hooks)
+                and _pair_rounds(profiles, devices, jobs, writer, hooks))
     finally:
-        with deferred_signals():  # closing (removing job folders on the devices) is never cut short
+        with deferred_signals():  # putting the governor back and closing are never cut short
+            for h in hooks.values():
+                h.close()
             close_devices(devices)
 
 
-def _pair_rounds(profiles: list[Profile], devices: dict[str, Device], jobs: Jobs, writer: RunWriter) -> bool:
+def _pair_rounds(profiles: list[Profile], devices: dict[str, Device], jobs: Jobs, writer: RunWriter,
+                 hooks: dict[str, Any] | None = None) -> bool:
     """The pair stopping rule (execution/pair_rule.py): extra interleaved rounds of the twin pairs whose
     speedup is not yet within matrix.pair_target; False if interrupted."""
     from ..records import latest_per_job, read_records
@@ -296,7 +309,8 @@ def _pair_rounds(profiles: list[Profile], devices: dict[str, Device], jobs: Jobs
         more = sum(len(v) for v in extra.values())
         print(f"edgebench: pair rule: {more} more jobs (a round of the pairs not yet within their target)",
               file=sys.stderr)
-        if not run_devices(profiles, devices, {p.name: extra.get(p.name, []) for p in profiles}, set(), writer):
+        if not run_devices(profiles, devices, {p.name: extra.get(p.name, []) for p in profiles}, set(), writer,
+                           hooks=hooks):
             return False
 
 
@@ -310,6 +324,10 @@ def _execute_and_finish(profiles: list[Profile], writer: RunWriter, jobs: Jobs, 
     except RunDirError:
         with contextlib.suppress(OSError, RunDirError):
             writer.update_meta(status="interrupted", interrupted_at=_now())
+        raise
+    except ConditionError as exc:  # governor_required and not settable: stopped before any job
+        with contextlib.suppress(OSError, RunDirError):
+            writer.update_meta(status="stopped", stopped_at=_now(), error=str(exc))
         raise
     return _finish(writer, jobs, completed, report)
 

@@ -75,6 +75,8 @@ def format_pairs(pairs) -> str:
                  "trials; '1 trial: none' = one process per twin, its in-process noise is not a CI); "
                  "efficiency = speedup x MAC ratio (1.0 = as the MACs predict); sep-std gap = standard "
                  "minus separable top-1, points, paired 95% CI and McNemar's exact p on the same images", 110)
+    lines += [f"energy: {pair_name(p, several)}: the separable twin uses {p['energy_ratio']:.2f}x the standard "
+              f"twin's mJ per inference" for p in rows if p.get("energy_ratio") is not None]
     if any(p.get("speedup_ci_note") == ONE_TRIAL_NOTE for p in rows):
         lines.append("note: 1 trial per twin: the speedups are within-process only; run more trials "
                      "(drop --quick) for an interval")

@@ -15,6 +15,7 @@ from ..records import Status
 from . import svg
 from .headline import cost_text, pair_name, speed_text
 from .spread import spread_section
+from .thermal import thermal_section
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:12px 0;
@@ -133,6 +134,7 @@ FULL_PAIR_TABLE = [
     ("formula_ratio", "1/N+1/Dk²", "ratio"), ("efficiency", "efficiency (fraction)", "ratio"),
     ("pooled_efficiency", "pooled efficiency", "ratio"),
     ("params_ratio", "params ratio", "ratio"), ("peak_rss_ratio", "peak RSS ratio", "ratio"),
+    ("energy_ratio", "energy ratio (sep/std mJ)", "ratio"),
     ("model_bytes_ratio", "size ratio", "ratio"), ("separable_accuracy_pct", "sep acc", "pct"),
     ("standard_accuracy_pct", "std acc", "pct"), ("accuracy_gap_pts", "sep-std gap", "pts"),
     ("accuracy_discordant_sep", "only sep right", ""), ("accuracy_discordant_std", "only std right", ""),
@@ -194,6 +196,7 @@ def render(meta: dict[str, Any], summary: list[dict[str, Any]], pairs: list[dict
     parts += _pairs_section(summary, pairs)
     parts += _warnings_section(summary)
     parts += _latency_section(summary, samples)
+    parts += thermal_section(meta)
     parts += _ops_section(breakdown)
     parts += _summary_section(summary)
     parts += spread_section(meta, summary)  # board-to-board spread of lab fan-out runs, when any
@@ -230,7 +233,10 @@ def _pairs_section(summary: list[dict[str, Any]], pairs: list[dict[str, Any]]) -
     parts.append('<h2 id="pairs">Twin pairs: measured against theory</h2>')
     if pairs:
         rows = _pair_rows(pairs)
-        parts.append(table(rows, PAIR_TABLE, "pairs"))
+        cols = PAIR_TABLE  # the energy ratio beside the speedup where both twins have energy
+        if any(not _is_missing(p.get("energy_ratio")) for p in pairs):
+            cols = [*PAIR_TABLE[:3], ("energy_ratio", "energy sep/std", "ratio"), *PAIR_TABLE[3:]]
+        parts.append(table(rows, cols, "pairs"))
         several = len({q.get("device") for q in pairs}) > 1
         pts = [{"label": pair_name(p, several), "family": p["family"] + (f" on {p['device']}" if several else ""),
                 "setting": f"{p['runtime']} {p['precision']} t{p['threads']}",

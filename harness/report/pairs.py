@@ -19,6 +19,7 @@ the pair's name as family), so a declared pair gets every column a zoo pair gets
                    plan); empty when the separable graph has no depthwise blocks
   efficiency       speedup / (1 / mac_ratio), a fraction: 1.0 when the time falls as much as the MACs do
                    (pooled_efficiency: the same on pooled_speedup, called `efficiency` before)
+  energy_ratio     separable / standard mJ per inference, where both twins have energy ([conditions])
   accuracy_gap_pts standard minus separable top-1, in points (measured; the reference when not), with
                    its source in words, a paired interval and McNemar's exact test (harness.report.gap)
 """
@@ -44,7 +45,7 @@ PAIRS_COLUMNS = [
     "speed_states_separable", "speed_states_standard", "best_speedup",
     "separable_macs", "standard_macs", "mac_ratio", "theoretical_speedup", "formula_ratio",
     "formula_source", "formula_n_min", "formula_n_max", "formula_dk", "efficiency", "pooled_efficiency",
-    "params_ratio", "peak_rss_ratio", "model_bytes_ratio",
+    "params_ratio", "peak_rss_ratio", "energy_ratio", "model_bytes_ratio",
     "separable_accuracy_pct", "standard_accuracy_pct", "accuracy_gap_pts", "accuracy_source",
     *GAP_COLUMNS,
     "separable_depthwise_time_pct", "separable_depthwise_mac_pct", "separable_pointwise_time_pct",
@@ -204,6 +205,7 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
             "pooled_efficiency": est.ratio * mac_ratio if est.ratio is not None and mac_ratio else None,
             "params_ratio": _ratio(sep.get("params"), std.get("params")),
             "peak_rss_ratio": _ratio(sep.get("peak_rss_mb"), std.get("peak_rss_mb")),
+            "energy_ratio": _ratio(sep.get("energy_mj_per_inference"), std.get("energy_mj_per_inference")),
             "model_bytes_ratio": _ratio(sep.get("model_bytes"), std.get("model_bytes")),
             "separable_accuracy_pct": acc_sep, "standard_accuracy_pct": acc_std,
             "accuracy_gap_pts": acc_std - acc_sep if acc_sep is not None and acc_std is not None else None,

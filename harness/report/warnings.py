@@ -32,6 +32,7 @@ class Warn(enum.Enum):
     GOVERNOR = "governor"
     THROTTLED = "throttled"
     EMULATED = "emulated"
+    STARTED_HOT = "started-hot"
 
     def advice(self, **kw: Any) -> str:
         return MESSAGES[self].format(**kw)
@@ -56,6 +57,9 @@ MESSAGES = {
                     "(heatsink, fan), check the power supply, and rerun",
     Warn.EMULATED: "emulated device ({cpu}): latency under emulation is not a device latency; use this run "
                    "as a functional check and measure on the real device",
+    Warn.STARTED_HOT: "{n} job(s) started hot ({what}): the device may have "
+                      "throttled; set [conditions] cooldown_below_c (and cooldown_max_wait_s) so each job "
+                      "waits for the device to cool, or give it a heatsink or fan",
 }
 
 # what to do, in a few words, for the terminal's end-of-run summary (MESSAGES has the whole advice)
@@ -68,6 +72,7 @@ SHORT = {
     Warn.GOVERNOR: "governor not performance: cpupower frequency-set -g performance",
     Warn.THROTTLED: "device throttled: cool it, check the power supply, rerun",
     Warn.EMULATED: "emulated: a functional check, not a device latency",
+    Warn.STARTED_HOT: "jobs started hot: set [conditions] cooldown_below_c",
 }
 
 
@@ -145,13 +150,21 @@ def config_warnings(row: Mapping[str, Any], recs: Iterable[Mapping[str, Any]],
 
 def add_warnings(summary, records: list[dict[str, Any]], meta: Mapping[str, Any]):
     """Return the summary with `warnings` (codes) and `warning_text` (messages) columns."""
+    from .thermal import started_hot
+
     probes = meta.get("devices") or {}
+    hot = started_hot(meta, records)
     by_cfg: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_cfg.setdefault(r.get("config_id", "?"), []).append(r)
     codes, texts = [], []
     for row in summary.to_dict("records"):
         ws = config_warnings(row, by_cfg.get(row.get("config_id"), []), probes.get(row.get("device")))
+        if row.get("config_id") in hot:
+            h = hot[row["config_id"]]
+            what = (", ".join(f"{m} #{t} at {c:.1f} C" for m, t, c in h["jobs"])
+                    + f"; above {h['threshold']:.1f} C: {h['basis']}")
+            ws.append((Warn.STARTED_HOT, Warn.STARTED_HOT.advice(n=len(h["jobs"]), what=what)))
         codes.append(";".join(w.value for w, _ in ws) or None)
         texts.append(" | ".join(f"{w.value}: {msg}" for w, msg in ws) or None)
     summary = summary.copy()

@@ -107,10 +107,12 @@ def _html(meta: dict[str, Any], records: list[dict[str, Any]], summary, pairs, b
     from ..stats import trials_by_config
     from . import records_of
     from .html import render
+    from .thermal import job_temperatures
 
     samples = {cid: list(np.concatenate([np.asarray(v, dtype=float) for v in trials.values()]) / 1e6)
                for cid, trials in trials_by_config(records).items()}
-    return render({**meta, "model_inputs": model_inputs(records)}, records_of(summary), records_of(pairs),
+    return render({**meta, "model_inputs": model_inputs(records), "job_temperatures": job_temperatures(records)},
+                  records_of(summary), records_of(pairs),
                   records_of(breakdown), samples, notes)
 
 

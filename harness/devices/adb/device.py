@@ -73,6 +73,12 @@ class AdbDevice(AdbTransport, Device):
     def push(self, local: Path, remote: str) -> None:
         self.push_many([(Path(local), remote)])
 
+    def sysfs(self, sudo: bool = False, su: bool = False) -> Any:
+        """The phone's /sys through adb shell; `su -c` on a rooted phone ([conditions] su = true)."""
+        from ...conditions.sysfs import AndroidRootSysfs, CommandSysfs
+
+        return AndroidRootSysfs(self.run, self.label) if su else CommandSysfs(self.run, self.label)
+
     def interrupt(self) -> None:
         """Ctrl-C: kill the adb clients of this phone (the runner there is stopped by its deadline)."""
         self.kill_calls()
