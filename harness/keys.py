@@ -83,6 +83,11 @@ HARNESS_RECORD_KEYS = _keys(
     ("throttled_before", "str", None, "Raspberry Pi get_throttled before the job"),
     ("throttled_after", "str", None, "Raspberry Pi get_throttled after the job"),
     ("latency_summary_ns", "dict", "ns", "statistics a native tool printed (no samples)"),
+    ("ceiling_kind", "str", None, "a device-ceiling job: compute | bandwidth | perop (harness/roofline)"),
+    ("ceiling_size", "int", None, "ceiling size: channels (compute), bytes one op moves (bandwidth), ops (perop)"),
+    ("ceiling_ops", "int", "count", "ops the ceiling model executes per inference"),
+    ("ceiling_macs", "int", "count", "multiply-adds of one inference of the ceiling model"),
+    ("ceiling_bytes", "int", "bytes", "bytes the ceiling model's ops move per inference"),
 )
 
 RECORD_KEYS: dict[str, Key] = {**RUNNER_RECORD_KEYS, **HARNESS_RECORD_KEYS}

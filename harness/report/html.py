@@ -160,6 +160,9 @@ def render(meta: dict[str, Any], summary: list[dict[str, Any]], pairs: list[dict
     parts += _pairs_section(summary, pairs)
     parts += _latency_section(summary, samples)
     parts += _ops_section(breakdown)
+    from ..roofline.chart import roofline_section  # the roofs and what bounds each pair
+
+    parts += roofline_section(summary, pairs, breakdown)
     parts += _summary_section(summary)
     parts.append("</body></html>")
     return "\n".join(parts)

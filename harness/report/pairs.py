@@ -172,4 +172,7 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
             "warnings": ";".join(warns) or None,
         }
         out.append(row)
-    return pd.DataFrame(out, columns=PAIRS_COLUMNS)
+    from ..roofline.predict import pair_columns  # the roofline prediction beside the measurement
+
+    df = pd.DataFrame(out, columns=PAIRS_COLUMNS)
+    return pd.concat([df, pair_columns(df, summary, records)], axis=1)
