@@ -83,16 +83,25 @@ def test_depthwise_does_fewer_macs_per_byte_than_pointwise_and_standard_at_eithe
         assert i["depthwise"] < 1.2 * (4 if int8 else 1) < i["pointwise"] < i["standard"]
 
 
+# ceiling -> (op types, H = W, channels, weight elements per op), by hand
+CEILING_LAYERS = {"compute": ({"CONV_2D", "Conv"}, 14, 256, 256 * 256),
+                  "depthwise": ({"DEPTHWISE_CONV_2D", "Conv"}, 28, 128, 128 * 9)}
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_the_tflite_compute_ceiling_counts_as_its_spec_says(tmp_path, precision):
-    spec = CeilingSpec("compute", 256, precision)
-    result = analyze(model_file(spec, "tflite", tmp_path))
-    convs = [r for r in result["nodes"] if r["op_type"] == "CONV_2D"]
+@pytest.mark.parametrize("kind", sorted(CEILING_LAYERS))
+def test_the_generated_ceiling_models_count_as_their_spec_and_the_hand_say(tmp_path, kind, precision, fmt):
+    spec = CeilingSpec(kind, CEILING_LAYERS[kind][2], precision)
+    ops, hw, ch, w = CEILING_LAYERS[kind]
+    result = analyze(model_file(spec, fmt, tmp_path))
+    convs = [r for r in result["nodes"] if r["op_type"] in ops]
     e = 4 if precision == "fp32" else 1
     assert len(convs) == spec.ops and sum(r["macs"] for r in convs) == spec.macs
     for r in convs:
-        assert (r["in_bytes"], r["out_bytes"]) == (28 * 28 * 256 * e, 28 * 28 * 256 * e)
-        assert r["weight_bytes"] == 256 * 256 * e + 256 * 4  # the bias is fp32 or int32
+        assert r["kind"] == ("depthwise conv" if kind == "depthwise" else "pointwise conv")
+        assert (r["in_bytes"], r["out_bytes"]) == (hw * hw * ch * e, hw * hw * ch * e)
+        assert r["weight_bytes"] == w * e + ch * 4  # the bias is fp32 or int32
 
 
 # -- the prediction on synthetic ceilings -------------------------------------------------------------
@@ -109,6 +118,10 @@ def test_a_layer_takes_the_higher_roof_plus_the_fixed_cost():
     assert t == pytest.approx((16 << 20) / 4e9 + 1e-6) and bound == "bandwidth"
     tiny = {"macs": 100, "in_bytes": 32, "out_bytes": 32, "weight_bytes": 0}
     assert layer_time(tiny, SYNTH)[1] == "per-op"
+    slow_dw = Ceilings(peak=10e9, bandwidth=SYNTH.bandwidth, fixed_s=1e-6, kernel_peaks=(("depthwise", 1e9),))
+    dw = {**compute, "kind": "depthwise conv"}
+    assert layer_time(dw, slow_dw) == (pytest.approx(1e-2 + 1e-6), "compute")  # the depthwise kernel's roof
+    assert layer_time({**compute, "kind": "pointwise conv"}, slow_dw)[0] == pytest.approx(1e-3 + 1e-6)
     mid = math.sqrt((64 << 10) * (16 << 20))  # halfway in log size: halfway in bandwidth
     assert SYNTH.bandwidth_at(mid) == pytest.approx(22e9)
     assert SYNTH.bandwidth_at(1) == 40e9 and SYNTH.bandwidth_at(1 << 40) == 4e9

@@ -2,7 +2,9 @@
 its memory bandwidth at a few working-set sizes, and its per-operator fixed cost, under the same
 runtime, precision and threads as the models measured beside them.
 
-  compute    a chain of 1x1 convolutions, 256 -> 256 channels on 28x28: ~27 MACs per byte
+  compute    a chain of 1x1 convolutions, 256 -> 256 channels on 14x14: the GEMM peak
+  depthwise  a chain of 3x3 depthwise convolutions, 128 channels on 28x28: that kernel's rate
+  standard   a chain of 3x3 convolutions, 128 -> 128 channels on 14x14: that kernel's rate
   bandwidth  a chain of elementwise Adds of a constant; `size` = bytes one op moves (in + out)
   perop      a chain of Adds on 8 elements; two lengths give the fixed cost per op (the slope)
              and the cost of one call (the intercept)
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..plan.configs import Config
-from .spec import CEILINGS, FAMILY, ITEMSIZE, CeilingSpec, spec_of  # noqa: F401 - the public names
+from .spec import CEILINGS, FAMILY, ITEMSIZE, ROOF_OF_KIND, CeilingSpec, spec_of  # noqa: F401 - public names
 
 
 @dataclass(frozen=True)
@@ -44,20 +46,21 @@ def ceiling_dir() -> Path:
 
 
 def model_file(spec: CeilingSpec, fmt: str, folder: Path | None = None) -> Path:
-    """The ceiling's model file, written when missing (deterministic: the same bytes every time)."""
+    """The ceiling's model file, generated (deterministic: the same bytes every time) and written
+    when missing or different, so a changed generator never leaves a stale file measured."""
     folder = Path(folder or ceiling_dir())
     ext = "onnx" if fmt == "onnx" else "tflite"
     path = folder / f"{spec.name}-{fmt}-{spec.precision}.{ext}"
-    if not path.exists():
+    if fmt == "onnx":
+        from .ceilings_onnx import onnx_bytes
+        data = onnx_bytes(spec)
+    else:
+        from .ceilings_tflite import tflite_bytes
+        data = tflite_bytes(spec)
+    if not path.exists() or path.read_bytes() != data:
         from ..util import atomic_write_bytes
 
         folder.mkdir(parents=True, exist_ok=True)
-        if fmt == "onnx":
-            from .ceilings_onnx import onnx_bytes
-            data = onnx_bytes(spec)
-        else:
-            from .ceilings_tflite import tflite_bytes
-            data = tflite_bytes(spec)
         atomic_write_bytes(path, data)
     return path
 

@@ -6,11 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from .spec import COMPUTE_CH, COMPUTE_HW, SCALE, CeilingSpec, weights
+from .spec import SCALE, CeilingSpec, weights
 
 
 def _shape(spec: CeilingSpec) -> list[int]:
-    return [1, COMPUTE_CH, COMPUTE_HW, COMPUTE_HW] if spec.kind == "compute" else [1, spec.elems]
+    _, h, w, c = spec.shape_nhwc if spec.conv else (0, 0, 0, 0)
+    return [1, c, h, w] if spec.conv else [1, spec.elems]
 
 
 def onnx_bytes(spec: CeilingSpec) -> bytes:
@@ -24,16 +25,17 @@ def onnx_bytes(spec: CeilingSpec) -> bytes:
     nodes: list[Any] = []
     if int8:  # float in and out, as the zoo's int8 exports: ONNX Runtime fuses the QDQ inside
         # ONNX Runtime fuses QDQ Add into QLinearAdd for uint8 activations only; convs take int8
-        zero = np.array(0, np.int8) if spec.kind == "compute" else np.array(128, np.uint8)
-        inits += [numpy_helper.from_array(np.array(SCALE, np.float32), "s"), numpy_helper.from_array(zero, "z"),
-                  numpy_helper.from_array(np.array(0, np.int8), "zw")]
+        zero = np.array(0, np.int8) if spec.conv else np.array(128, np.uint8)
+        inits += [numpy_helper.from_array(np.array(SCALE, np.float32), "s"), numpy_helper.from_array(zero, "z")]
+        if spec.conv:
+            inits.append(numpy_helper.from_array(np.array(0, np.int8), "zw"))
         nodes += [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q_in"),
                   helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["a0"], name="dq_in")]
     cur = "a0" if int8 else "x"
     for i in range(spec.ops):
         out = f"t{i}"
-        if spec.kind == "compute":
-            nodes += _conv(i, cur, out, int8, inits)
+        if spec.conv:
+            nodes += _conv(spec, i, cur, out, int8, inits)
         else:
             nodes += _add(i, cur, out, int8, inits)
         last = i == spec.ops - 1
@@ -53,23 +55,25 @@ def onnx_bytes(spec: CeilingSpec) -> bytes:
     return model.SerializeToString()
 
 
-def _conv(i: int, x: str, out: str, int8: bool, inits: list[Any]) -> list[Any]:
+def _conv(spec: CeilingSpec, i: int, x: str, out: str, int8: bool, inits: list[Any]) -> list[Any]:
     from onnx import helper, numpy_helper
 
-    w = weights()[:, :, None, None]
+    _, k, dw, _ = spec.conv
+    w = weights(spec).transpose(0, 3, 1, 2)  # OIHW
+    ch = spec.size
+    attrs = {"kernel_shape": [k, k], "pads": [k // 2] * 4, "group": ch if dw else 1}
     if not int8:
-        inits += [numpy_helper.from_array(w, f"w{i}"),
-                  numpy_helper.from_array(np.zeros(COMPUTE_CH, np.float32), f"b{i}")]
-        return [helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [out], name=f"conv{i}", kernel_shape=[1, 1])]
+        inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(np.zeros(ch, np.float32), f"b{i}")]
+        return [helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [out], name=f"conv{i}", **attrs)]
     ws = float(np.abs(w).max() / 127)
     inits += [numpy_helper.from_array(np.round(w / ws).astype(np.int8), f"wq{i}"),
               numpy_helper.from_array(np.array(ws, np.float32), f"ws{i}"),
-              numpy_helper.from_array(np.zeros(COMPUTE_CH, np.int32), f"bq{i}"),
+              numpy_helper.from_array(np.zeros(ch, np.int32), f"bq{i}"),
               numpy_helper.from_array(np.array(ws * SCALE, np.float32), f"bs{i}"),
               numpy_helper.from_array(np.array(0, np.int32), f"bz{i}")]
     return [helper.make_node("DequantizeLinear", [f"wq{i}", f"ws{i}", "zw"], [f"w{i}"], name=f"dqw{i}"),
             helper.make_node("DequantizeLinear", [f"bq{i}", f"bs{i}", f"bz{i}"], [f"b{i}"], name=f"dqb{i}"),
-            helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [out], name=f"conv{i}", kernel_shape=[1, 1])]
+            helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [out], name=f"conv{i}", **attrs)]
 
 
 def _add(i: int, x: str, out: str, int8: bool, inits: list[Any]) -> list[Any]:

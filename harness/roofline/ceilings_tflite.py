@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .spec import COMPUTE_CH, COMPUTE_HW, SCALE, CeilingSpec, weights
+from .spec import SCALE, CeilingSpec, weights
 
 
 class _Builder:
@@ -54,15 +54,15 @@ def tflite_bytes(spec: CeilingSpec) -> bytes:
     from ai_edge_litert import schema_py_generated as s
 
     b = _Builder(s, spec.precision == "int8")
-    shape = [1, COMPUTE_HW, COMPUTE_HW, COMPUTE_CH] if spec.kind == "compute" else [1, spec.elems]
+    shape = spec.shape_nhwc
     first = cur = b.tensor("serving_default_x:0", shape, ttype=s.TensorType.FLOAT32)
     if b.int8:  # float in and out, as the zoo's int8 exports
         cur = b.tensor("xq", shape)
         b.op(s.BuiltinOperator.QUANTIZE, [first], [cur], s.BuiltinOptions.QuantizeOptions, s.QuantizeOptionsT())
     for i in range(spec.ops):
         out = b.tensor("PartitionedCall:0" if i == spec.ops - 1 and not b.int8 else f"t{i}", shape)
-        if spec.kind == "compute":
-            _conv(b, i, cur, out)
+        if spec.conv:
+            _conv(b, spec, i, cur, out)
         else:
             _add(b, i, cur, out)
         cur = out
@@ -90,20 +90,28 @@ def tflite_bytes(spec: CeilingSpec) -> bytes:
     return bytes(builder.Output())
 
 
-def _conv(b: _Builder, i: int, x: int, out: int) -> None:
+def _conv(b: _Builder, spec: CeilingSpec, i: int, x: int, out: int) -> None:
     s = b.s
-    w = weights()[:, None, None, :]  # OHWI
+    _, k, dw, _ = spec.conv
+    ch = spec.size
+    w = weights(spec)  # OHWI; a depthwise kernel is stored [1, kh, kw, channels]
+    if dw:
+        w = w.transpose(3, 1, 2, 0)
     if b.int8:
         ws = float(np.abs(w).max() / 127)
         wt = b.tensor(f"w{i}", list(w.shape), np.round(w / ws).astype(np.int8), scale=ws)
-        bt = b.tensor(f"b{i}", [COMPUTE_CH], np.zeros(COMPUTE_CH, np.int32), s.TensorType.INT32, scale=ws * SCALE)
+        bt = b.tensor(f"b{i}", [ch], np.zeros(ch, np.int32), s.TensorType.INT32, scale=ws * SCALE)
     else:
         wt = b.tensor(f"w{i}", list(w.shape), w)
-        bt = b.tensor(f"b{i}", [COMPUTE_CH], np.zeros(COMPUTE_CH, np.float32))
-    opts = s.Conv2DOptionsT()
-    opts.padding, opts.strideW, opts.strideH = s.Padding.VALID, 1, 1
-    opts.dilationWFactor, opts.dilationHFactor = 1, 1
-    b.op(s.BuiltinOperator.CONV_2D, [x, wt, bt], [out], s.BuiltinOptions.Conv2DOptions, opts)
+        bt = b.tensor(f"b{i}", [ch], np.zeros(ch, np.float32))
+    opts = s.DepthwiseConv2DOptionsT() if dw else s.Conv2DOptionsT()
+    opts.padding = s.Padding.SAME if k > 1 else s.Padding.VALID
+    opts.strideW, opts.strideH, opts.dilationWFactor, opts.dilationHFactor = 1, 1, 1, 1
+    if dw:
+        opts.depthMultiplier = 1
+        b.op(s.BuiltinOperator.DEPTHWISE_CONV_2D, [x, wt, bt], [out], s.BuiltinOptions.DepthwiseConv2DOptions, opts)
+    else:
+        b.op(s.BuiltinOperator.CONV_2D, [x, wt, bt], [out], s.BuiltinOptions.Conv2DOptions, opts)
 
 
 def _add(b: _Builder, i: int, x: int, out: int) -> None:

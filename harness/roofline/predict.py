@@ -6,7 +6,10 @@ The ceilings come from the ceiling jobs of the same run (same device, runtime, p
   fixed_s   slope of the two per-op chains' latencies over their op counts; call_s its intercept
   bandwidth bytes / (latency - call - ops x fixed) of each elementwise chain, at the bytes one op
             moves; a layer gets the bandwidth at its own bytes (interpolated in log size, clamped)
-  peak      MACs / (latency - call - ops x fixed) of the 1x1-convolution chain
+  peak      MACs / (latency - call - ops x fixed) of the 1x1-convolution chain; the 3x3 depthwise and
+            3x3 standard chains give the compute roof of those layer kinds (`kernel_peaks`): a
+            runtime's depthwise kernel reaches a fraction of its GEMM's rate, and that, not memory,
+            is what holds a separable model back on a CPU with a large cache
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .bytes import executed, row_bytes
-from .spec import FAMILY, spec_of
+from .spec import FAMILY, ROOF_OF_KIND, spec_of
 
 GROUP_KEYS = ("device", "runtime", "precision", "threads", "xnnpack")
 BOUNDS = ("compute", "bandwidth", "per-op")
@@ -33,6 +36,11 @@ class Ceilings:
     bandwidth: tuple[tuple[int, float], ...]     # (bytes one op moves, bytes per second), by size
     fixed_s: float                               # seconds per executed op
     call_s: float = 0.0                          # seconds per inference call
+    kernel_peaks: tuple[tuple[str, float], ...] = ()  # (ceiling kind, MACs per second) by kernel
+
+    def peak_of(self, kind: str) -> float:
+        """The compute roof of a layer kind: its kernel's measured rate, else the 1x1 peak."""
+        return dict(self.kernel_peaks).get(ROOF_OF_KIND.get(kind, ""), self.peak)
 
     def bandwidth_at(self, nbytes: float) -> float:
         """Bytes per second for a layer moving `nbytes`: log-linear between measured sizes."""
@@ -67,7 +75,9 @@ def derive(times: dict[Any, float]) -> Ceilings | None:
 
     bandwidth = tuple(sorted((s.size, s.bytes / busy(s, t)) for s, t in bws))
     s, t = max(comp, key=lambda st: st[0].macs)
-    return Ceilings(peak=s.macs / busy(s, t), bandwidth=bandwidth, fixed_s=fixed, call_s=call)
+    kernels = tuple(sorted((sp.kind, sp.macs / busy(sp, tt)) for sp, tt in times.items()
+                           if sp.kind in ROOF_OF_KIND.values()))
+    return Ceilings(peak=s.macs / busy(s, t), bandwidth=bandwidth, fixed_s=fixed, call_s=call, kernel_peaks=kernels)
 
 
 def _norm(v: Any) -> Any:
@@ -92,12 +102,16 @@ def rows_of(df) -> list[dict[str, Any]]:
 
 
 def ceilings_from_summary(summary_rows: list[dict[str, Any]]) -> dict[tuple, Ceilings]:
-    """Ceilings per (device, runtime, precision, threads, xnnpack) from the summary's ceiling rows."""
+    """Ceilings per (device, runtime, precision, threads, xnnpack) from the summary's ceiling rows
+    (their min_ms, else median_ms)."""
     times: dict[tuple, dict[Any, float]] = {}
     for r in summary_rows:
         if r.get("family") != FAMILY:
             continue
-        spec, med = spec_of(r.get("model"), r.get("precision")), r.get("median_ms")
+        # a ceiling is the best the device does: the fastest run, the one least disturbed by other work
+        spec, med = spec_of(r.get("model"), r.get("precision")), r.get("min_ms")
+        if med is None or (isinstance(med, float) and math.isnan(med)):
+            med = r.get("median_ms")
         if spec is None or med is None or (isinstance(med, float) and math.isnan(med)):
             continue
         times.setdefault(group_key(r), {})[spec] = float(med) / 1e3
@@ -112,7 +126,7 @@ def ceilings_from_summary(summary_rows: list[dict[str, Any]]) -> dict[tuple, Cei
 def layer_time(row: dict[str, Any], c: Ceilings) -> tuple[float, str]:
     """(seconds, what bounds it) for one executed node."""
     nbytes = row_bytes(row)
-    compute = row["macs"] / c.peak if row["macs"] else 0.0
+    compute = row["macs"] / c.peak_of(row.get("kind", "")) if row["macs"] else 0.0
     memory = nbytes / c.bandwidth_at(nbytes) if nbytes else 0.0
     roof = max(compute, memory)
     bound = "per-op" if c.fixed_s >= roof else ("compute" if compute >= memory else "bandwidth")

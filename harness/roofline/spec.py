@@ -10,11 +10,16 @@ from typing import Any
 import numpy as np
 
 FAMILY = "ceilings"
-COMPUTE_HW, COMPUTE_CH, COMPUTE_OPS = 28, 256, 4
+COMPUTE_CH = 256
 PEROP_ELEMS = 8
-# (kind, size): size is channels (compute), bytes one op moves (bandwidth) or chain length (perop)
-CEILINGS = (("compute", COMPUTE_CH), ("bandwidth", 64 << 10), ("bandwidth", 1 << 20),
-            ("bandwidth", 16 << 20), ("perop", 32), ("perop", 256))
+# the convolution ceilings: kind -> (H = W, kernel, depthwise, chain length); size = channels
+# (each inference well under 1 ms, so that a busy machine rarely preempts one in the middle)
+CONVS = {"compute": (14, 1, False, 4), "depthwise": (28, 3, True, 16), "standard": (14, 3, False, 2)}
+# the layer kinds (harness/zoo/kinds.py) whose compute roof each convolution ceiling measures
+ROOF_OF_KIND = {"depthwise conv": "depthwise", "standard conv": "standard"}
+# (kind, size): size is channels (convolutions), bytes one op moves (bandwidth) or chain length (perop)
+CEILINGS = (("compute", COMPUTE_CH), ("depthwise", 128), ("standard", 128), ("bandwidth", 64 << 10),
+            ("bandwidth", 1 << 20), ("bandwidth", 16 << 20), ("perop", 32), ("perop", 256))
 ITEMSIZE = {"fp32": 4, "int8": 1}
 SCALE = 0.05  # int8 scale of every activation (zero point 0)
 
@@ -32,25 +37,43 @@ class CeilingSpec:
         return f"ceiling-{self.kind}-{self.size}"
 
     @property
+    def conv(self) -> tuple[int, int, bool, int] | None:
+        """(H = W, kernel, depthwise, ops) of a convolution ceiling; None for the others."""
+        return CONVS.get(self.kind)
+
+    @property
     def ops(self) -> int:
-        if self.kind == "compute":
-            return COMPUTE_OPS
+        if self.conv:
+            return self.conv[3]
         if self.kind == "perop":
             return self.size
         return max(4, min(128, (32 << 20) // self.size))
 
     @property
+    def shape_nhwc(self) -> list[int]:
+        if self.conv:
+            return [1, self.conv[0], self.conv[0], self.size]
+        return [1, self.elems]
+
+    @property
     def elems(self) -> int:
         """Elements of the tensor each op reads (and writes)."""
-        if self.kind == "compute":
-            return COMPUTE_HW * COMPUTE_HW * COMPUTE_CH
+        if self.conv:
+            return self.conv[0] * self.conv[0] * self.size
         if self.kind == "perop":
             return PEROP_ELEMS
         return self.size // (2 * ITEMSIZE[self.precision])
 
     @property
+    def weight_elems(self) -> int:
+        if not self.conv:
+            return 0
+        _, k, dw, _ = self.conv
+        return self.size * k * k * (1 if dw else self.size)
+
+    @property
     def macs(self) -> int:
-        return self.ops * self.elems * COMPUTE_CH if self.kind == "compute" else 0
+        return self.ops * self.elems * (self.weight_elems // self.size) if self.conv else 0
 
     @property
     def total_ops(self) -> int:
@@ -62,7 +85,7 @@ class CeilingSpec:
         """Bytes the ops move per inference: activations in and out, and weights (int8: and the
         float input and output the boundary ops read and write)."""
         e = ITEMSIZE[self.precision]
-        weights = COMPUTE_CH * COMPUTE_CH * e if self.kind == "compute" else 0
+        weights = self.weight_elems * e + (self.size * 4 if self.conv else 0)  # fp32 or int32 bias
         boundary = 2 * self.elems * (4 + 1) if self.precision == "int8" else 0
         return self.ops * (2 * self.elems * e + weights) + boundary
 
@@ -80,7 +103,11 @@ def spec_of(model: str, precision: str) -> CeilingSpec | None:
     return CeilingSpec(parts[1], int(parts[2]), precision)
 
 
-def weights() -> np.ndarray:
-    """The compute ceiling's 1x1 kernel [out, in], seeded; scaled so activations keep their size."""
+def weights(spec: CeilingSpec) -> np.ndarray:
+    """A convolution ceiling's kernel [out, kh, kw, in/groups], seeded; scaled so activations keep
+    their size through the chain."""
+    _, k, dw, _ = spec.conv or (0, 1, False, 0)
+    fan_in = k * k * (1 if dw else spec.size)
     rng = np.random.default_rng(0)
-    return (rng.standard_normal((COMPUTE_CH, COMPUTE_CH)) / np.sqrt(COMPUTE_CH)).astype(np.float32)
+    w = rng.standard_normal((spec.size, k, k, 1 if dw else spec.size)) / np.sqrt(fan_in)
+    return w.astype(np.float32)
