@@ -7,7 +7,9 @@ machine; and the device ceilings that the prediction used.
 
 It runs `edgebench run devices/local.toml --modes perf,ceilings,profile --threads 1` (the ceilings are
 ordinary perf jobs interleaved with the models), then reads the run's pairs.csv and summary.csv.
-The machine's load is printed beside the figures: on a shared machine they move with it.
+The machine's load is printed beside the figures: on a shared machine they move with it. "measured" is
+the median of per-trial speedups (pairs.csv trial_speedup), "best" min(standard) / min(separable); the
+ceilings are read from each ceiling's fastest run, so "vs best" compares like with like.
 """
 
 from __future__ import annotations
@@ -63,14 +65,17 @@ def pairs_text(pairs) -> str:
     out = []
     for (rt, prec), grp in pairs.groupby(["runtime", "precision"], sort=False):
         out.append(f"\n{rt} {prec}, 1 thread")
-        out.append(f"{'family':22} {'measured':>8} {'MAC pred':>8} {'MAC err':>8} {'roofline':>8} {'roof err':>8} "
-                   f"{'sep ms meas/pred':>17} {'std ms meas/pred':>17}  bound of the separable twin")
+        out.append(f"{'family':22} {'measured':>8} {'best':>6} {'MAC pred':>8} {'MAC err':>8} {'roofline':>8} "
+                   f"{'roof err':>8} {'vs best':>7} {'sep ms meas/pred':>17} {'std ms meas/pred':>17}  "
+                   f"bound of the separable twin")
         for p in rows_of(grp):
             meas = p.get("trial_speedup") or p.get("speedup")
-            out.append(f"{p['family']:22} {f(meas):>8} {f(p.get('theoretical_speedup')):>8} "
+            best, roof = p.get("best_speedup"), p.get("predicted_speedup_roofline")
+            vs_best = 100 * (roof - best) / best if best and roof else None
+            out.append(f"{p['family']:22} {f(meas):>8} {f(best):>6} {f(p.get('theoretical_speedup')):>8} "
                        f"{f(p.get('mac_prediction_error_pct'), '+.0f'):>7}% "
                        f"{f(p.get('predicted_speedup_roofline')):>8} "
-                       f"{f(p.get('roofline_error_pct'), '+.0f'):>7}% "
+                       f"{f(p.get('roofline_error_pct'), '+.0f'):>7}% {f(vs_best, '+.0f'):>6}% "
                        f"{f(p.get('separable_median_ms'), '.3f'):>8}/{f(p.get('roofline_separable_ms'), '.3f'):<8} "
                        f"{f(p.get('standard_median_ms'), '.3f'):>8}/{f(p.get('roofline_standard_ms'), '.3f'):<8}  "
                        f"{p.get('bound_separable') or '-'} {f(p.get('bound_separable_pct'), '.0f')}%")

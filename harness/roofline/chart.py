@@ -98,7 +98,7 @@ def _points(row: dict[str, Any], breakdown: list[dict[str, Any]], cache: dict) -
     return pts
 
 
-def sentence(p: dict[str, Any]) -> str:
+def sentence(p: dict[str, Any], c: Any = None) -> str:
     """What bounds the separable twin, and how far each prediction lands from the measurement."""
     def x(v: Any) -> str:
         return "n/a" if v is None else f"{float(v):.2f}x"
@@ -110,7 +110,16 @@ def sentence(p: dict[str, Any]) -> str:
     return (f"{p['family']} ({p['runtime']} {p['precision']}, {p['threads']} thread(s)): the separable twin's "
             f"predicted time is {float(p['bound_separable_pct']):.0f}% {p['bound_separable']}-bound; the roofline "
             f"predicts {x(p['predicted_speedup_roofline'])}{e(p.get('roofline_error_pct'))}, the MAC ratio "
-            f"{x(p.get('theoretical_speedup'))}{e(p.get('mac_prediction_error_pct'))}, measured {x(measured)}.")
+            f"{x(p.get('theoretical_speedup'))}{e(p.get('mac_prediction_error_pct'))}, measured {x(measured)}."
+            + _kernel_note(c))
+
+
+def _kernel_note(c: Any) -> str:
+    dw = dict(c.kernel_peaks).get("depthwise") if c is not None else None
+    if not dw:
+        return ""
+    return (f" Its depthwise kernel runs at {dw / 1e9:.1f} GMAC/s, {100 * dw / c.peak:.0f}% of the 1x1 "
+            f"peak ({c.peak / 1e9:.1f} GMAC/s).")
 
 
 def roofline_section(summary: list[dict[str, Any]], pairs: list[dict[str, Any]],
@@ -136,7 +145,7 @@ def roofline_section(summary: list[dict[str, Any]], pairs: list[dict[str, Any]],
             parts.append('<p class="warn">Emulated (qemu): these ceilings are the emulator\'s, so the '
                          'roofline here is a functional check, not a device prediction.</p>')
         parts.append(f"<figure>{roofline_svg(c, pts)}</figure>")
-        said = [sentence(p) for p in pairs if p.get("bound_separable")
+        said = [sentence(p, c) for p in pairs if p.get("bound_separable")
                 and group_key(by_id.get(p.get("separable_config"), p)) == key]
         if said:
             parts.append("<ul>" + "".join(f"<li>{escape(s)}</li>" for s in said) + "</ul>")
