@@ -47,6 +47,12 @@ def roofline_svg(c: Any, points: list[dict[str, Any]]) -> str:
                    f'<title>bandwidth {bw / 1e9:.1f} GB/s at {size / 1024:.0f} KiB per op</title></line>')
     out.append(f'<line class="roof-compute" x1="{fx(x_lo):.1f}" y1="{fy(peak):.1f}" x2="{fx(x_hi):.1f}" '
                f'y2="{fy(peak):.1f}" stroke="#333"><title>peak {peak:.1f} GMAC/s</title></line>')
+    for kernel, rate in c.kernel_peaks:  # the 3x3 kernels' own roofs, dotted
+        y = fy(rate / 1e9)
+        out.append(f'<line class="roof-kernel" x1="{fx(x_lo):.1f}" y1="{y:.1f}" x2="{fx(x_hi):.1f}" y2="{y:.1f}" '
+                   f'stroke="#999" stroke-dasharray="1 3"><title>{kernel} 3x3 kernel {rate / 1e9:.1f} GMAC/s'
+                   f'</title></line><text x="{fx(x_hi) - 4:.1f}" y="{y - 3:.1f}" text-anchor="end" fill="#777">'
+                   f'{kernel} {rate / 1e9:.0f}</text>')
     for p in points:
         if not p["gmacs"]:
             continue
@@ -129,9 +135,12 @@ def roofline_section(summary: list[dict[str, Any]], pairs: list[dict[str, Any]],
     if not ceilings:
         return []
     parts = ['<h2 id="roofline">Roofline: why the speedup falls short of the MAC ratio</h2>',
-             '<p style="font-size:12.5px;color:#555">Roofs measured by the ceiling jobs of this run (1x1-conv '
-             'chain: peak; elementwise chains: bandwidth at each working-set size, dashed; tiny-op chains: '
-             'fixed cost per op). A layer takes max(MACs / peak, bytes / bandwidth) + the fixed cost.</p>']
+             '<p style="font-size:12.5px;color:#555">Roofs measured by the ceiling jobs of this run, each from '
+             'its fastest run (1x1-conv chain: peak; 3x3 depthwise and standard chains: those kernels\' '
+             'roofs; elementwise chains: bandwidth at each working-set size, dashed; tiny-op chains: fixed '
+             'cost per op). A layer takes max(MACs / its kernel\'s peak, bytes / bandwidth) + the fixed '
+             'cost. Points: each layer kind of each twin at its intensity and the rate the profiling pass '
+             'measured (whole models where no profile ran).</p>']
     cache: dict = {}
     by_id = {r.get("config_id"): r for r in summary}
     for key, c in ceilings.items():
