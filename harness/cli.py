@@ -53,7 +53,8 @@ def _add_matrix_overrides(p: argparse.ArgumentParser) -> None:
                    help="onnxruntime and/or tflite; replaces matrix.runtimes")
     g.add_argument("--precisions", help="fp32, fp16, int8; replaces matrix.precisions")
     g.add_argument("--threads", help="thread counts, e.g. 1,2; replaces matrix.threads")
-    g.add_argument("--modes", help="perf, accuracy and/or profile (an ONNX Runtime per-op pass, never timed); "
+    g.add_argument("--modes", help="perf, accuracy and/or profile (an ONNX Runtime per-op pass, never timed), "
+                   "ceilings (the device's peak, bandwidth and per-op cost, for the roofline); "
                    "replaces matrix.modes")
     g.add_argument("--trials", type=int, help="trials per config (each a fresh process); replaces matrix.trials")
     g.add_argument("--pair-target", type=float, metavar="FRACTION",

@@ -91,6 +91,11 @@ HARNESS_RECORD_KEYS = _keys(
     ("inputs", "list", None, "every model input as fed: name, shape, dtype (resolved before any job)"),
     ("input_notes", "list", None, "how each symbolic input dimension was decided (batch 1, input_shapes, eval data)"),
     ("declared_pair", "str", None, "the profile's [[pairs]] name this model belongs to"),
+    ("ceiling_kind", "str", None, "ceiling job (harness/roofline): compute | depthwise | standard | bandwidth | perop"),
+    ("ceiling_size", "int", None, "ceiling size: channels (convolutions), bytes one op moves (bandwidth), ops (perop)"),
+    ("ceiling_ops", "int", "count", "ops the ceiling model executes per inference"),
+    ("ceiling_macs", "int", "count", "multiply-adds of one inference of the ceiling model"),
+    ("ceiling_bytes", "int", "bytes", "bytes the ceiling model's ops move per inference"),
 )
 
 # Keys [conditions] adds to a job's record (harness.conditions: cooldown, governor, energy).

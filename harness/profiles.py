@@ -26,7 +26,7 @@ from .util import unknown_key_hint
 
 RUNTIMES = ("onnxruntime", "tflite")
 PRECISIONS = ("fp32", "fp16", "int8")
-MODES = ("perf", "accuracy", "profile")
+MODES = ("perf", "accuracy", "profile", "ceilings")
 # [device] keys per kind, from the one schema per kind (harness/devices/config.py).
 DEVICE_KINDS = tuple(DEVICE_SCHEMAS)
 
@@ -35,7 +35,7 @@ MATRIX_KEYS: dict[str, tuple[Any, str]] = {
     "runtimes": (list, "onnxruntime, tflite"),
     "precisions": (list, "fp32, fp16, int8"),
     "threads": (list, "thread counts"),
-    "modes": (list, "perf, accuracy, profile"),
+    "modes": (list, "perf, accuracy, profile, ceilings"),
     "trials": (int, "trials per config, each a fresh process"),
     "order": (str, "interleaved | shuffled"),
     "xnnpack": (bool, "TFLite XNNPACK delegate on/off"),

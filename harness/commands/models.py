@@ -138,20 +138,30 @@ def inspect(args: argparse.Namespace) -> int:
 
 
 def inspect_text(result: dict[str, Any]) -> str:
-    """The per-kind table of one analyzed file, then its warnings."""
+    """The per-kind table of one analyzed file (with the bytes each kind moves and its intensity),
+    then its warnings."""
+    from ..roofline.bytes import intensity, kind_bytes
     from ..zoo.kinds import LAYER_KINDS
+
+    moved = kind_bytes(result)  # bytes each kind moves per inference, by the dtype the runtime moves
+
+    def traffic(b: int, macs: int) -> list[str]:
+        i = intensity(macs, b)
+        return [human(b) + "B" if b else "-", f"{i:.1f}" if i is not None else "-"]
 
     rows = []
     for kind in LAYER_KINDS:
         k = result["kinds"][kind]
         rows.append([kind, str(k["layers"]), human(k["macs"]), human(k["params"]),
+                     *traffic(moved.get(kind, {}).get("bytes", 0), k["macs"]),
                      f"{k['macs']:,}", f"{k['params']:,}"])
     t = result["total"]
     rows.append(["total", str(sum(result["kinds"][k]["layers"] for k in LAYER_KINDS)), human(t["macs"]),
-                 human(t["params"]), f"{t['macs']:,}", f"{t['params']:,}"])
+                 human(t["params"]), *traffic(sum(m["bytes"] for m in moved.values()), t["macs"]),
+                 f"{t['macs']:,}", f"{t['params']:,}"])
     lines = [f"{result['path']} ({result['format']})",
-             text_table(["kind", "layers", "mult-adds", "params", "mult-adds (exact)", "params (exact)"],
-                        rows, right={1, 2, 3, 4, 5}, rule=False)]
+             text_table(["kind", "layers", "mult-adds", "params", "bytes moved", "MACs/byte", "mult-adds (exact)",
+                         "params (exact)"], rows, right={1, 2, 3, 4, 5, 6, 7}, rule=False)]
     lines += [f"warning: {w}" for w in result["warnings"]]
     return "\n".join(lines)
 

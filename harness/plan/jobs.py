@@ -1,6 +1,7 @@
 """Jobs: in which order to measure. A job is one fresh runner process: a config in one mode (perf,
 accuracy, profile) and one trial. Perf trials are interleaved across configs (A B A B ...), or
-shuffled with a recorded seed, so that drift on a noisy machine hits every config alike.
+shuffled with a recorded seed, so that drift on a noisy machine hits every config alike; "ceilings"
+adds the device-ceiling models (harness/roofline) to those rounds.
 """
 
 from __future__ import annotations
@@ -34,9 +35,13 @@ def plan_jobs(configs: list[Config], matrix: dict[str, Any], seed: int) -> list[
     jobs: list[JobSpec] = []
     rng = random.Random(seed)
     modes = matrix["modes"]
-    if "perf" in modes:
+    perf = list(configs)
+    if "ceilings" in modes:  # device ceilings (harness/roofline): perf jobs interleaved with the models
+        from ..roofline.ceilings import ceiling_configs
+        perf += ceiling_configs(configs, matrix)
+    if "perf" in modes or "ceilings" in modes:
         for trial in range(int(matrix["trials"])):
-            round_ = list(configs)
+            round_ = list(perf if "perf" in modes else perf[len(configs):])
             if matrix.get("order") == "shuffled":
                 rng.shuffle(round_)
             jobs.extend(JobSpec(c, "perf", trial) for c in round_)

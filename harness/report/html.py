@@ -198,6 +198,9 @@ def render(meta: dict[str, Any], summary: list[dict[str, Any]], pairs: list[dict
     parts += _latency_section(summary, samples)
     parts += thermal_section(meta)
     parts += _ops_section(breakdown)
+    from ..roofline.chart import roofline_section  # the roofs and what bounds each pair
+
+    parts += roofline_section(summary, pairs, breakdown)
     parts += _summary_section(summary)
     parts += spread_section(meta, summary)  # board-to-board spread of lab fan-out runs, when any
     parts.append("</body></html>")

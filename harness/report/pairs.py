@@ -222,4 +222,7 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
         row.update(gap_columns(sep["config_id"], std["config_id"], acc_src, sep.get("precision"), records, cache))
         row["efficiency"] = row["speedup"] * mac_ratio if row.get("speedup") is not None and mac_ratio else None
         out.append(row)
-    return pd.DataFrame(out, columns=PAIRS_COLUMNS)
+    from ..roofline.predict import pair_columns  # the roofline prediction beside the measurement
+
+    df = pd.DataFrame(out, columns=PAIRS_COLUMNS)
+    return pd.concat([df, pair_columns(df, summary, records)], axis=1)

@@ -44,8 +44,9 @@ def analyze(path: str | Path, input_shapes: dict[str, list[int]] | None = None) 
     Returns {"path", "format", "kinds": {kind: {"layers", "macs", "params"}},
     "total": {"macs", "params"}, "nodes": [row, ...], "warnings": [...]}; a row is
     {"name", "op_type", "kind", "macs", "params", "folded_into", "inputs", "outputs", "kernel",
-    "group", "in_channels", "out_channels", "out_hw"}. Node names are the graph's (ONNX) or the op's
-    first output tensor (TFLite), the names runtime profilers report.
+    "group", "in_channels", "out_channels", "out_hw", "in_bytes", "out_bytes", "weight_bytes",
+    "act_dtype"} (the bytes as harness/roofline/bytes.py counts them). Node names are the graph's
+    (ONNX) or the op's first output tensor (TFLite), the names runtime profilers report.
     """
     path = Path(path)
     if not path.exists():

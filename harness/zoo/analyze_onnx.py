@@ -71,7 +71,8 @@ def _fix_inputs(model: Any, input_shapes: dict[str, list[int]] | None, warnings:
             warnings.append(f"input {inp.name!r}: batch dimension {label!r} taken as 1")
 
 
-def _shapes(model: Any, warnings: list[str]) -> dict[str, list[int | None]]:
+def _shapes(model: Any, warnings: list[str], dtypes: dict[str, int] | None = None) -> dict[str, list[int | None]]:
+    """Tensor name -> shape; `dtypes` (when given) gets tensor name -> ONNX element type."""
     import onnx
 
     try:
@@ -85,8 +86,18 @@ def _shapes(model: Any, warnings: list[str]) -> dict[str, list[int | None]]:
         if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
             shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None
                                for d in vi.type.tensor_type.shape.dim]
+        if dtypes is not None and vi.type.HasField("tensor_type"):
+            dtypes[vi.name] = vi.type.tensor_type.elem_type
     for t in g.initializer:
         shapes[t.name] = list(t.dims)
+        if dtypes is not None:
+            dtypes[t.name] = t.data_type
+    if dtypes is not None:
+        for node in g.node:
+            if node.op_type == "Constant" and node.output:
+                for a in node.attribute:
+                    if a.name == "value":
+                        dtypes[node.output[0]] = a.t.data_type
     return shapes
 
 
@@ -229,7 +240,8 @@ def onnx_nodes(path: Path, input_shapes: dict[str, list[int]] | None = None) -> 
         _fix_inputs(model, input_shapes, warnings)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
-    g = _OnnxGraph(model, _shapes(model, warnings))
+    dtypes: dict[str, int] = {}
+    g = _OnnxGraph(model, _shapes(model, warnings, dtypes))
     names = {id(node): node.name or f"{node.op_type}_{i}" for i, node in enumerate(model.graph.node)}
     folded_into: dict[int, str] = {}
     rows = []
@@ -249,6 +261,9 @@ def onnx_nodes(path: Path, input_shapes: dict[str, list[int]] | None = None) -> 
             for f in g.folds(node):
                 folded_into[id(f)] = name
         rows.append(r)
+    from ..roofline.bytes import onnx_fill
+
+    onnx_fill(rows, list(model.graph.node), g, dtypes)
     return rows, warnings
 
 

@@ -147,4 +147,7 @@ def tflite_nodes(path: Path, input_shapes: dict[str, list[int]] | None = None
         except (IndexError, KeyError, ValueError, ZeroDivisionError) as exc:
             warnings.append(f"op {name!r} ({op['op_name']}): not counted ({type(exc).__name__}: {exc})")
             rows.append(_row(name, op["op_name"], OTHER, 0, 0))
+    from ..roofline.bytes import tflite_fill
+
+    tflite_fill(rows, ops, g)
     return rows, warnings
