@@ -148,7 +148,8 @@ def test_the_answer_is_on_the_first_screen_at_1280x800(demo_report):
     assert len(v["headlines"]) == len(pairs) > 0
     for (name, speed, gap), p in zip(v["headlines"], pairs.to_dict("records")):
         text, top, bottom, right = speed
-        assert f"{p['speedup']:.2f}x" in text and bottom <= height and right <= width, (name, speed)
+        said = f"{p['speedup']:.2f}x faster" if p["speedup"] >= 1 else f"{1 / p['speedup']:.2f}x slower"
+        assert said in text and bottom <= height and right <= width, (name, speed)
         text, top, bottom, right = gap
         assert f"{abs(p['accuracy_gap_pts']):.2f} points" in text and bottom <= height and right <= width
         assert p["accuracy_gap_label"] in text  # the gap says where it comes from

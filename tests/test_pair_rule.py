@@ -72,3 +72,19 @@ def test_a_round_adds_the_next_trial_of_both_twins_of_each_unfinished_pair_only(
         (ort.separable.config_id, 3, "perf"), (ort.standard.config_id, 3, "perf")]
     assert rule.outcome[tfl.label]["stop"].startswith("interval")
     assert rule.outcome[ort.label]["stop"] is None
+
+
+def test_a_round_that_gives_a_twin_no_ok_trial_ends_the_rule_for_that_pair(tmp_path):
+    """A device lost or failing mid-rule: its jobs come back skipped or failed; no endless rounds."""
+    prof = _profile(tmp_path, "trials = 3\n")
+    _configs, jobs = plan(load_profiles([str(prof)]), seed=0)
+    (pair,) = twin_pairs(jobs["local"])
+    medians = {pair.separable.config_id: {0: 36e3, 1: 52e3, 2: 36.2e3},
+               pair.standard.config_id: {0: 150e3, 1: 150.2e3, 2: 150.1e3}}
+    taken = {(cid, t) for cid in medians for t in range(3)}
+    rule = PairRule(target=0.02, max_trials=12, max_time_s=100)
+    first = rule.next_round([pair], medians, taken)
+    assert [j.trial for j in first] == [3, 3]
+    # the round's jobs were recorded, but not ok (skipped: the device went away)
+    assert rule.next_round([pair], medians, taken) == []
+    assert rule.outcome[pair.label]["stop"] == "the last trial of a twin is not ok (device lost or failing)"

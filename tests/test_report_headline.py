@@ -84,3 +84,8 @@ def test_a_forced_short_timeout_prints_its_duration_not_zero():
     assert describe_exit(res, timeout=0.2).startswith("timed out after 0.2s")
     assert describe_exit(res, timeout=30.0).startswith("timed out after 30s")
     assert describe_exit(res, timeout=1.25).startswith("timed out after 1.25s")
+
+
+def test_a_separable_twin_that_is_slower_says_so_with_its_interval_turned_the_same_way():
+    text = speed_text({"speedup": 0.8, "speedup_ci_low": 0.76, "speedup_ci_high": 0.84, "theoretical_speedup": 7.7})
+    assert text.startswith("separable is 1.25x slower [1.19-1.32]")

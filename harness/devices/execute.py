@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import DeviceError, DeviceLost
+from ..errors import DeviceError, DeviceLost, DeviceUnusable
 from ..records import Status
 from ..util import json_or_none, tail
 from .base import CommandResult
@@ -152,7 +152,7 @@ def execute_job(job: Mapping[str, Any], timeout: float, *, label: str, job_dir: 
     for device_path, local in outputs.items():
         try:
             fetch(device_path, local)  # type: ignore[misc]
-        except DeviceLost:
+        except (DeviceLost, DeviceUnusable):
             raise
         except DeviceError:
             pass  # the runner says in its result why it wrote nothing

@@ -85,7 +85,10 @@ class PairRule:
 
     def next_round(self, pairs: Sequence[Pair], medians: Mapping[str, Mapping[int, float]],
                    taken: set[tuple[str, int]]) -> list[JobSpec]:
-        """Perf jobs of one more round for the pairs that are not done (none when all are)."""
+        """Perf jobs of one more round for the pairs that are not done (none when all are). `taken`
+        holds every (config, trial) planned or recorded, whatever its status: the trial limit counts
+        what was tried, and a twin whose latest trial is not ok (its device lost or failing) ends the rule
+        for that pair."""
         from ..states import fast_state_speedup, pair_should_continue
 
         over_time = time.monotonic() - self.started > self.max_time_s
@@ -93,19 +96,25 @@ class PairRule:
         for pair in pairs:
             sep = medians.get(pair.separable.config_id, {})
             std = medians.get(pair.standard.config_id, {})
+            tried = min(sum(1 for cid, _ in taken if cid == c.config_id) for c in (pair.separable, pair.standard))
             if not sep or not std:
                 self.outcome[pair.label] = {"stop": "a twin has no ok perf trial", "trials": 0}
                 continue
+            latest = {c.config_id: max(t for cid, t in taken if cid == c.config_id)
+                      for c in (pair.separable, pair.standard)}
+            if any(t not in medians.get(cid, {}) for cid, t in latest.items()):
+                self.outcome[pair.label] = {**self.outcome.get(pair.label, {}),
+                                            "stop": "the last trial of a twin is not ok (device lost or failing)"}
+                continue
             head = fast_state_speedup([sep[k] for k in sorted(sep)], [std[k] for k in sorted(std)])
-            rounds = min(len(sep), len(std))
-            more, why = pair_should_continue(head, rounds, self.target, self.max_trials)
+            more, why = pair_should_continue(head, tried, self.target, self.max_trials)
             if more and over_time:
                 more, why = False, f"time limit ({self.max_time_s:.0f} s of extra rounds) reached"
-            self.outcome[pair.label] = {"stop": None if more else why, "trials": rounds,
+            self.outcome[pair.label] = {"stop": None if more else why, "trials": min(len(sep), len(std)),
                                         "rel_half_width": head.rel_half_width}
             if more:
                 for c in (pair.separable, pair.standard):
-                    trial = 1 + max([t for cid, t in taken if cid == c.config_id], default=-1)
+                    trial = 1 + latest[c.config_id]
                     taken.add((c.config_id, trial))
                     jobs.append(JobSpec(c, "perf", trial))
         return jobs

@@ -30,6 +30,8 @@ def speed_text(p: dict[str, Any]) -> str:
     if s is None:
         return f"no speedup: a twin has no successful timed runs{predict}"
     lo, hi = _num(p.get("speedup_ci_low")), _num(p.get("speedup_ci_high"))
+    if s < 1 and lo and hi:  # "1.25x slower [1.20-1.31]": the interval in the same direction as the words
+        lo, hi = 1.0 / hi, 1.0 / lo
     if lo is not None and hi is not None:
         interval = f" [{lo:.2f}-{hi:.2f}]"
     else:

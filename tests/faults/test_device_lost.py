@@ -22,6 +22,7 @@ precisions = ["fp32"]
 threads = [1]
 modes = ["perf"]
 trials = 4
+pair_target = 0
 warmup_runs = 2
 warmup_time_s = 0.0
 min_runs = 10

@@ -104,7 +104,7 @@ class AdbDevice(AdbTransport, Device):
         out = {key: None for key in TEMPERATURE_KEYS}
         try:
             res = self.shell(THERMAL_COMMAND, COMMAND_TIMEOUT_S)
-        except DeviceLost:
+        except (DeviceLost, DeviceUnusable):
             raise
         except DeviceError:
             return out
@@ -258,7 +258,7 @@ class AdbDevice(AdbTransport, Device):
             out_file = Path(tmp) / OUT_FILE
             try:
                 self.pull(f"{job_dir}/{OUT_FILE}", out_file)
-            except DeviceLost:
+            except (DeviceLost, DeviceUnusable):  # the device, not the job: the loop retries, then skips
                 raise
             except DeviceError as exc:
                 return Launch(res=_with_detail(res, str(exc)))
