@@ -34,6 +34,15 @@ def load_text() -> str:
     return f"load {one:.1f}/{five:.1f} on {os.cpu_count()} cores"
 
 
+def machine() -> str:
+    """This machine as the probe describes it (CPU model, cores, RAM, OS, versions): the facts a
+    benchmark README quotes come from here, never by hand."""
+    from harness.devices.local import probe_local
+    from harness.devices.probe import describe
+
+    return "machine: " + describe(probe_local(sys.executable))
+
+
 def median(values: Iterable[float]) -> float:
     v = sorted(x for x in values if x is not None and not math.isnan(x))
     if not v:

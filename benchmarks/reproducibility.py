@@ -1,22 +1,22 @@
-"""Ratio reproducibility: the digits pair's speedup (standard / separable median, 1 thread, fp32, under
-ONNX Runtime and under LiteRT) from separate invocations, and how far apart they land.
+"""Ratio reproducibility: the digits pair's speedup (standard over separable, 1 thread, fp32, under ONNX
+Runtime and under LiteRT) from separate invocations, in batches, and how far apart they land.
 
-  edgebench   `edgebench run devices/local.toml` on the pair: trials interleaved across the four configs
-              (each trial a fresh process), the stopping rule of the profile, and the speedup taken as
-              the median of the per-trial ratios (harness.stats, with its 95% bootstrap interval).
+  edgebench   `edgebench run devices/local.toml --models digits --precisions fp32 --threads 1 --modes perf`:
+              trials interleaved across the four configs (each a fresh process), the profile's stopping
+              rules (per job and per pair), and pairs.csv's `speedup`: the fast-state headline
+              (harness/states.py) with its 95% interval.
   naive       as TFLite's benchmark_model is used: one config after the other, each once, a warm-up of
               1 run and 0.5 s, then fixed 50 runs and at least 1 s; speedup = ratio of the two medians.
               (The real runner does the timing, so only the method differs.)
 
-The invocations alternate (edgebench, naive, edgebench, naive, ...) so both see the same machine.
-Agreement = the largest difference between two invocations of a method, relative to their mean.
-Target: edgebench's invocations agree within 5%.
+Each batch runs `--invocations` of each method, alternating (edgebench, naive, edgebench, ...) so both
+see the same machine; spread = max / min - 1 of a batch's invocations. Goal: edgebench within 2% on a
+quiet machine and within 5% at load up to ~2. The machine (from the probe) and the load are printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 import tempfile
 from pathlib import Path
@@ -24,29 +24,31 @@ from typing import Any
 
 import benchlib as B
 
-from harness.stats import median_window_ratio, trials_of
 
 RUNTIMES = {"onnxruntime": "onnx", "tflite": "tflite"}
 NAIVE_WARMUP = (1, 0.5)
 NAIVE_MEASURE = {"min_runs": 50, "min_time_s": 1.0, "max_time_s": 150.0, "target_rel_ci": None}
 
 
-def ours(tmp: Path, i: int, profile: str, trials: int | None) -> tuple[dict[str, Any], float]:
-    run_id = f"ours-{i}"
+def ours(tmp: Path, name: str, profile: str, trials: int | None) -> tuple[dict[str, Any], float]:
     extra = ["--trials", str(trials)] if trials else []
     wall, _ = B.run_cli(["run", profile, "--models", "digits", "--runtimes", ",".join(RUNTIMES),
                          "--precisions", "fp32", "--threads", "1", "--modes", "perf", "--out", str(tmp),
-                         "--run-id", run_id, "--no-report", *extra], timeout=1800)
-    recs = B.read_records(tmp / run_id)
+                         "--run-id", name, *extra], timeout=1800)
+    import pandas as pd
+
+    pairs = pd.read_csv(tmp / name / "pairs.csv")
     out = {}
     for rt in RUNTIMES:
-        ids = {r["twin"]: r["config_id"] for r in recs if r.get("runtime") == rt and r.get("mode") == "perf"}
-        std, sep = trials_of(recs, ids["standard"]), trials_of(recs, ids["separable"])
-        est = median_window_ratio(std, sep)
-        out[rt] = (est.ratio, est.ci_low, est.ci_high, f"{est.windows} trials",
-                   B.median(B.median(v) for v in sep.values()) / 1e3,
-                   B.median(B.median(v) for v in std.values()) / 1e3)
+        p = pairs[pairs.runtime == rt].iloc[0]
+        out[rt] = (float(p.speedup), _num(p.speedup_ci_low), _num(p.speedup_ci_high),
+                   f"{int(p.trials_separable)}/{int(p.trials_standard)} trials",
+                   float(p.separable_median_ms) * 1e3, float(p.standard_median_ms) * 1e3)
     return out, wall
+
+
+def _num(v: Any) -> float | None:
+    return None if v != v else float(v)
 
 
 def naive(runner: B.Runner) -> tuple[dict[str, Any], float]:
@@ -65,57 +67,54 @@ def naive(runner: B.Runner) -> tuple[dict[str, Any], float]:
     return out, time.monotonic() - t0
 
 
-def agreement(values: list[float]) -> float:
-    """Largest pairwise difference relative to the pair's mean."""
-    return max((abs(a - b) / ((a + b) / 2) for a, b in itertools.combinations(values, 2)), default=float("nan"))
+def spread(values: list[float]) -> float:
+    """max / min - 1 of a batch's invocations."""
+    return max(values) / min(values) - 1.0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--invocations", type=int, default=3, help="invocations of each method (default 3, at least 2)")
+    ap.add_argument("--batches", type=int, default=3, help="batches (default 3)")
+    ap.add_argument("--invocations", type=int, default=3, help="invocations of each method per batch (default 3)")
     ap.add_argument("--profile", default=str(B.REPO / "devices" / "local.toml"),
                     help="profile for the edgebench method (default devices/local.toml)")
     ap.add_argument("--trials", type=int, help="trials per config for the edgebench method (default: the profile's)")
     args = ap.parse_args(argv)
     if args.invocations < 2:
         raise SystemExit("--invocations must be at least 2")
-
-    rows, speedups = [], {("edgebench", rt): [] for rt in RUNTIMES} | {("naive", rt): [] for rt in RUNTIMES}
+    print(B.machine(), file=sys.stderr)
+    rows, summary = [], []
     with tempfile.TemporaryDirectory(prefix="edgebench-repro-") as tmp_s, B.Runner() as runner:
         tmp = Path(tmp_s)
-        for i in range(args.invocations):
-            for method in ("edgebench", "naive"):
-                print(f"{method} #{i + 1} ({B.load_text()})", file=sys.stderr)
-                res, wall = ours(tmp, i, args.profile, args.trials) if method == "edgebench" else naive(runner)
-                row = [f"{method} #{i + 1}"]
-                for rt in RUNTIMES:
-                    r, lo, hi, how, sep_us, std_us = res[rt]
-                    speedups[(method, rt)].append(r)
-                    row.append(f"{r:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None else ""))
-                    row.append(f"{sep_us:.1f} / {std_us:.1f}")
-                row += [how, f"{wall:.1f}", f"{B.load():.1f}"]
-                rows.append(row)
+        for batch in range(args.batches):
+            speedups: dict[tuple[str, str], list[float]] = {}
+            loads = [B.load()]
+            for i in range(args.invocations):
+                for method in ("edgebench", "naive"):
+                    print(f"batch {batch + 1} {method} #{i + 1} ({B.load_text()})", file=sys.stderr)
+                    res, wall = (ours(tmp, f"b{batch}-{i}", args.profile, args.trials) if method == "edgebench"
+                                 else naive(runner))
+                    row = [f"{batch + 1}", f"{method} #{i + 1}"]
+                    for rt in RUNTIMES:
+                        r, lo, hi, how, sep_us, std_us = res[rt]
+                        speedups.setdefault((method, rt), []).append(r)
+                        row.append(f"{r:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None else ""))
+                        row.append(f"{sep_us:.1f} / {std_us:.1f}")
+                    loads.append(B.load())
+                    row += [how, f"{wall:.1f}", f"{loads[-1]:.1f}"]
+                    rows.append(row)
+            summary.append([f"{batch + 1}", f"{min(loads):.1f}-{max(loads):.1f}"]
+                           + [f"{100 * spread(speedups[(m, rt)]):.1f}"
+                              for m in ("edgebench", "naive") for rt in RUNTIMES]
+                           + [" / ".join(f"{v:.2f}" for v in speedups[("edgebench", rt)]) for rt in RUNTIMES])
     print()
-    print(B.table(["invocation", "ORT fp32 speedup", "ORT sep / std us", "LiteRT fp32 speedup",
+    print(B.table(["batch", "invocation", "ORT fp32 speedup", "ORT sep / std us", "LiteRT fp32 speedup",
                    "LiteRT sep / std us", "per config", "wall s", "load"], rows,
-                  title="digits pair, standard / separable median latency, 1 thread "
-                        "(edgebench: median of per-trial ratios [95% CI])"))
+                  title="digits pair, 1 thread (edgebench: pairs.csv speedup [95% CI]; naive: ratio of medians)"))
     print()
-    arows = []
-    for method in ("edgebench", "naive"):
-        row = [method]
-        for rt in RUNTIMES:
-            v = speedups[(method, rt)]
-            first_two = abs(v[0] - v[1]) / ((v[0] + v[1]) / 2)
-            row += [f"{100 * first_two:.1f}", f"{100 * agreement(v):.1f}"]
-        v2 = [speedups[(method, rt)][:2] for rt in RUNTIMES]
-        vn = [speedups[(method, rt)] for rt in RUNTIMES]
-        row.append("yes" if all(agreement(v) <= 0.05 for v in v2) else "NO")
-        row.append("yes" if all(agreement(v) <= 0.05 for v in vn) else "NO")
-        arows.append(row)
-    print(B.table(["method", "ORT #1 vs #2 %", f"ORT max of {args.invocations} %", "LiteRT #1 vs #2 %",
-                   f"LiteRT max of {args.invocations} %", "#1,#2 within 5%", "all within 5%"], arows,
-                  title="Agreement between invocations (difference relative to the mean)"))
+    print(B.table(["batch", "load", "edgebench ORT %", "edgebench LiteRT %", "naive ORT %", "naive LiteRT %",
+                   "edgebench ORT speedups", "edgebench LiteRT speedups"], summary,
+                  title=f"Spread of each batch's {args.invocations} invocations (max / min - 1)"))
     return 0
 
 
