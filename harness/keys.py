@@ -213,6 +213,8 @@ PAIRS = _keys(
     ("trials_standard", "int", "count", "ok perf trials of the standard twin"),
     ("speed_states_separable", "str", "us", "speed states of the separable twin's trial medians"),
     ("speed_states_standard", "str", "us", "speed states of the standard twin's trial medians"),
+    ("pair_rule", "str", None, "the pair stopping rule this run used (matrix.pair_target and its limits)"),
+    ("pair_stop", "str", None, "why the rule stopped adding rounds for this pair (within target, a limit)"),
     ("best_speedup", "float", "ratio", "min(standard) / min(separable): the fastest runs, a floor"),
     ("separable_macs", "int", "count", "separable multiply-adds per inference"),
     ("standard_macs", "int", "count", "standard multiply-adds per inference"),

@@ -42,7 +42,12 @@ def test_a_pair_short_of_its_target_gets_extra_rounds_up_to_the_trial_limit(tmp_
     outcome = json.loads((run / "run.json").read_text())["pair_rule"]["local"]
     pair = outcome["pairs"]["local/digits/onnxruntime/fp32/t1"]
     assert pair["trials"] == 5 and pair["stop"] == "trial limit (5 per config) reached"
-    assert "+-0.0%" in outcome["rule"] or "+-0.001%" in outcome["rule"] or "0.0" in outcome["rule"]
+    assert outcome["rule"].startswith("+-0.0% (95% interval of the fast-state speedup), at most 5 trials")
+    import pandas as pd
+
+    row = pd.read_csv(run / "pairs.csv").iloc[0]
+    assert row["pair_stop"] == "trial limit (5 per config) reached" and row["pair_rule"] == outcome["rule"]
+    assert row["trials_separable"] == row["trials_standard"] == 5
 
 
 def test_quick_runs_and_pair_target_zero_turn_the_rule_off(tmp_path):

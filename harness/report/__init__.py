@@ -23,7 +23,24 @@ def build_tables(meta: dict[str, Any], records: list[dict[str, Any]], summary, n
     rows = breakdown_rows(records, notes)
     breakdown = pd.DataFrame(rows, columns=BREAKDOWN_COLUMNS)
     pairs = build_pairs(summary, records, rows)
+    add_pair_rule(pairs, meta)
     return summary, pairs, breakdown
+
+
+def add_pair_rule(pairs, meta: dict[str, Any]) -> None:
+    """pairs.csv's pair_rule and pair_stop from run.json (execution/pair_rule.py writes them there)."""
+    if pairs.empty:
+        return
+    rules = meta.get("pair_rule") or {}
+    rule_text, stop = [], []
+    for p in pairs.to_dict("records"):
+        label = f"{p['device']}/{p['family']}/{p['runtime']}/{p['precision']}/t{int(p['threads'])}"
+        found = next(((r.get("rule"), (r.get("pairs") or {}).get(label)) for r in rules.values()
+                      if label in (r.get("pairs") or {})), (None, None))
+        rule_text.append(found[0])
+        stop.append((found[1] or {}).get("stop"))
+    pairs["pair_rule"] = rule_text
+    pairs["pair_stop"] = stop
 
 
 def speed_states_column(summary, records: list[dict[str, Any]]) -> list[str | None]:

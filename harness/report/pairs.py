@@ -42,7 +42,7 @@ PAIRS_COLUMNS = [
     "speedup_method", "speedup_ci_note", "pooled_speedup", "pooled_speedup_ci_low", "pooled_speedup_ci_high",
     "trial_speedup", "trial_speedup_ci_low", "trial_speedup_ci_high", "trial_speedup_min",
     "trial_speedup_max", "trials_paired", "trials_separable", "trials_standard",
-    "speed_states_separable", "speed_states_standard", "best_speedup",
+    "speed_states_separable", "speed_states_standard", "pair_rule", "pair_stop", "best_speedup",
     "separable_macs", "standard_macs", "mac_ratio", "theoretical_speedup", "formula_ratio",
     "formula_source", "formula_n_min", "formula_n_max", "formula_dk", "efficiency", "pooled_efficiency",
     "params_ratio", "peak_rss_ratio", "energy_ratio", "model_bytes_ratio",
