@@ -42,7 +42,7 @@ def test_a_pair_short_of_its_target_gets_extra_rounds_up_to_the_trial_limit(tmp_
     outcome = json.loads((run / "run.json").read_text())["pair_rule"]["local"]
     pair = outcome["pairs"]["local/digits/onnxruntime/fp32/t1"]
     assert pair["trials"] == 5 and pair["stop"] == "trial limit (5 per config) reached"
-    assert outcome["rule"].startswith("+-0.0% (95% interval of the fast-state speedup), at most 5 trials")
+    assert outcome["rule"].startswith("fast-state speedup's 95% interval within +-0.0%, at most 5 trials")
     import pandas as pd
 
     row = pd.read_csv(run / "pairs.csv").iloc[0]

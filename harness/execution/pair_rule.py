@@ -80,7 +80,7 @@ class PairRule:
         return cls(float(target), max_trials, float(matrix.get("pair_max_time_s") or 0.0))
 
     def describe(self) -> str:
-        return (f"+-{self.target:.1%} (95% interval of the fast-state speedup), at most {self.max_trials} "
+        return (f"fast-state speedup's 95% interval within +-{self.target:.1%}, at most {self.max_trials} "
                 f"trials per config and {self.max_time_s:.0f} s of extra rounds")
 
     def next_round(self, pairs: Sequence[Pair], medians: Mapping[str, Mapping[int, float]],
