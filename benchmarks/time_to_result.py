@@ -123,6 +123,30 @@ def summarize_real(name: str, wall: float, load: float, recs: list[dict[str, Any
             ",".join(f"{k}:{v}" for k, v in sorted(reasons.items())), f"{load:.1f}"]
 
 
+def demo_arm(tmp: Path) -> None:
+    """`edgebench demo` as a user runs it (the per-job rule, the pair rule, accuracy and profile
+    passes): its wall time and the share of it spent in timed inferences."""
+    import pandas as pd
+
+    out = tmp / "demo"
+    load0 = B.load()
+    wall, _ = B.run_cli(["demo", "--out", str(out)], timeout=1800)
+    run = next(p for p in out.iterdir() if (p / "run.json").exists())
+    recs = B.read_records(run)
+    perf = [r for r in recs if r.get("mode") == "perf" and r.get("latency_ns")]
+    meas = sum(sum(r["latency_ns"]) for r in perf) / 1e9
+    pairs = pd.read_csv(run / "pairs.csv")
+    rows = [[f"{p.family} {p.runtime} {p.precision} t{p.threads}", f"{p.speedup:.2f}",
+             "-" if pd.isna(p.speedup_ci_low) else f"{p.speedup_ci_low:.2f}-{p.speedup_ci_high:.2f}",
+             f"{int(p.trials_separable)}/{int(p.trials_standard)}",
+             p.pair_stop if isinstance(p.pair_stop, str) else "-"]
+            for p in pairs.itertuples()]
+    print(B.table(["pair", "speedup", "95% CI", "trials sep/std", "why the pair rule stopped"], rows,
+                  title=f"4. edgebench demo: {wall:.1f} s wall, {len(recs)} jobs ({len(perf)} timed), "
+                        f"{meas:.1f} s measuring = {100 * meas / wall:.0f}% of the wall time "
+                        f"(load {load0:.1f} -> {B.load():.1f})"))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default=str(B.REPO / "devices" / "local.toml"),
@@ -136,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds each trace job measures (bounds the fixed times tried; default 1.0)")
     ap.add_argument("--threads", default="1,2", help="demo thread counts (default 1,2)")
     ap.add_argument("--no-real", action="store_true", help="trace + replay only (skip step 3)")
+    ap.add_argument("--demo-only", action="store_true",
+                    help="only step 4: `edgebench demo` itself, its wall time and the share spent measuring")
     args = ap.parse_args(argv)
 
     problems: list[str] = []
@@ -155,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"stopping rule under test: min_runs {rule['min_runs']}, min_time_s {rule['min_time_s']}, "
           f"max_time_s {rule['max_time_s']}, target_rel_ci {target} (+-{100 * target:g}% at 95%)")
 
+    if args.demo_only:
+        with tempfile.TemporaryDirectory(prefix="edgebench-ttr-") as tmp_s:
+            demo_arm(Path(tmp_s))
+        return 0
     with tempfile.TemporaryDirectory(prefix="edgebench-ttr-") as tmp_s:
         tmp = Path(tmp_s)
         print(f"1. trace run: {args.trials} trials x {args.trace_time:g} s per job ({B.load_text()}) ...",
@@ -253,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{wall_f:.1f} s: {100 * (1 - wall_r / wall_f):.0f}% less time"
               + ("" if cal_t is not None else f" (and fixed counts still missed the width: "
                  f"{args.trace_time:g} s was the longest tried)"))
+        print()
+        demo_arm(tmp)
     return 0
 
 
