@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from adbserver import AdbServer, FakeDevice
 from conftest import REPO, assert_clean_error, edgebench, need
 from sysfstree import cpufreq_policy, get, put, snapshot, thermal_zone
 
+from harness.errors import EXIT_JOBS_FAILED
 from harness.records import read_records
 
 GOVERNOR = "/sys/devices/system/cpu/cpufreq/policy0/scaling_governor"
@@ -156,7 +158,7 @@ def test_the_governor_is_restored_after_failing_jobs(tmp_path):
     py = fake_python(tmp_path, job="kill -SEGV $$")
     proc = edgebench("run", str(profile(tmp_path, 'governor = "performance"\n', py)), "--out",
                      str(tmp_path / "res"), "--run-id", "r", "--no-report", env={"EDGEBENCH_SYSFS_ROOT": str(root)})
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == EXIT_JOBS_FAILED, proc.stderr  # every job failed: records kept, not ok
     recs = read_records(tmp_path / "res" / "r" / "records.jsonl").records
     assert [r["status"] for r in recs] == ["failed", "failed"] and all("SIGSEGV" in r["error"] for r in recs)
     assert (tmp_path / "governor.log").read_text().split() == ["performance", "performance"]
