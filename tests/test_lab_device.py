@@ -250,7 +250,8 @@ def test_a_coordinator_restart_mid_run_stops_the_device_before_its_next_job(tmp_
     groups = {"pi": network_service(server.port, server.user)}
     with Coordinator(tmp_path / "c") as coord, Exporter(coord, tmp_path / "e", groups) as exporter:
         coord.add_place("pi-1", "labhost/pi/*")
-        prof = lab_profile(tmp_path / "pi.toml", server, coord.address, place="pi-1", trials=8, min_time=0.6)  # ~20 s: the restart lands mid-run
+        # ~20 s of jobs: the restart lands mid-run
+        prof = lab_profile(tmp_path / "pi.toml", server, coord.address, place="pi-1", trials=8, min_time=0.6)
         run_dir = tmp_path / "res" / "r"
         proc = start_run(str(prof), "--out", str(tmp_path / "res"), "--run-id", "r", "--no-report")
         wait_for(lambda: len(records(run_dir)) >= 1, proc, "a first record")
