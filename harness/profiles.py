@@ -7,7 +7,6 @@ where it can be found, the line.
 from __future__ import annotations
 
 import functools
-import math
 import re
 import sys
 from dataclasses import dataclass, field, replace
@@ -22,79 +21,12 @@ else:  # pragma: no cover
 from .devices.config import SCHEMAS as DEVICE_SCHEMAS
 from .devices.config import device_keys
 from .errors import ProfileError
+from .matrix import (DEFAULT_MATRIX, MATRIX_KEYS, MODEL_SUFFIXES, MODES, NUMBER_RANGES, PAIR_TABLE_KEYS,  # noqa: F401
+                     PRECISIONS, QUICK, RUNTIMES, check_matrix_values, is_model_file)
 from .util import unknown_key_hint
 
-RUNTIMES = ("onnxruntime", "tflite")
-PRECISIONS = ("fp32", "fp16", "int8")
-MODES = ("perf", "accuracy", "profile", "ceilings")
 # [device] keys per kind, from the one schema per kind (harness/devices/config.py).
 DEVICE_KINDS = tuple(DEVICE_SCHEMAS)
-
-MATRIX_KEYS: dict[str, tuple[Any, str]] = {
-    "models": (list, "zoo names or model file paths"),
-    "runtimes": (list, "onnxruntime, tflite"),
-    "precisions": (list, "fp32, fp16, int8"),
-    "threads": (list, "thread counts"),
-    "modes": (list, "perf, accuracy, profile, ceilings"),
-    "trials": (int, "trials per config, each a fresh process"),
-    "order": (str, "interleaved | shuffled"),
-    "xnnpack": (bool, "TFLite XNNPACK delegate on/off"),
-    "warmup_runs": (int, "warm-up runs (at least)"),
-    "warmup_time_s": ((int, float), "warm-up time (at least)"),
-    "min_runs": (int, "measured runs (at least)"),
-    "min_time_s": ((int, float), "measured time (at least)"),
-    "max_time_s": ((int, float), "measured time (at most)"),
-    "target_rel_ci": ((int, float), "stop when the median's 95% CI is within +- this fraction (0: off)"),
-    "job_timeout_s": ((int, float), "a job taking longer is killed and recorded as a timeout"),
-    "pair_target": ((int, float), "more interleaved rounds until each twin pair's speedup 95% CI is within +- "
-                                  "this fraction (0: off; runs of 1-2 trials are never extended)"),
-    "pair_max_trials": (int, "the pair rule's limit: trials per config, the planned ones included (never "
-                             "below trials)"),
-    "pair_max_time_s": ((int, float), "the pair rule's limit: seconds of extra rounds"),
-    "eval_data": (str, ".npz with one array per input name (or x) and labels y, for model files given by path"),
-    "inter_op_threads": (int, "ONNX Runtime inter-op threads"),
-    "input_shapes": (dict, "input name -> full shape, for every model; or model -> { input name -> shape }"),
-    "input_ranges": (dict, "integer input name -> [low, high) of generated data; or model -> { ... }"),
-}
-# Top-level [[pairs]] tables: two models of the matrix to compare as twins.
-PAIR_TABLE_KEYS = ("name", "separable", "standard")
-MODEL_SUFFIXES = (".onnx", ".tflite")
-
-DEFAULT_MATRIX: dict[str, Any] = {
-    "models": ["digits"],
-    "runtimes": ["onnxruntime", "tflite"],
-    "precisions": ["fp32", "int8"],
-    "threads": [1],
-    "modes": ["perf", "accuracy"],
-    "trials": 3,
-    "order": "interleaved",
-    "xnnpack": True,
-    "warmup_runs": 10,
-    "warmup_time_s": 0.2,
-    "min_runs": 20,
-    "min_time_s": 0.1,
-    "max_time_s": 10.0,
-    "target_rel_ci": 0.01,
-    "job_timeout_s": None,
-    "pair_target": 0.02,
-    "pair_max_trials": 12,
-    "pair_max_time_s": 120.0,
-    "eval_data": None,
-    "inter_op_threads": 1,
-    "input_shapes": {},
-    "input_ranges": {},
-}
-
-# numeric [matrix] values: (low, high, low excluded); finite always (nan and inf are refused)
-NUMBER_RANGES: dict[str, tuple[float, float, bool]] = {
-    "warmup_time_s": (0, 3600, False),
-    "min_time_s": (0, 3600, False),
-    "max_time_s": (0, 3600, False),
-    "job_timeout_s": (0, 7 * 86400, True),
-}
-
-QUICK = {"trials": 1, "warmup_runs": 3, "warmup_time_s": 0.05, "min_runs": 20, "min_time_s": 0.1,
-         "max_time_s": 2.0, "target_rel_ci": None, "pair_target": 0}
 
 
 @dataclass(frozen=True)
@@ -241,7 +173,7 @@ def parse_profile(path: Path | str, problems: list[str]) -> Profile | None:
         matrix_in = {}
     _check_table(path, text, "matrix", matrix_in, MATRIX_KEYS, problems)
     matrix = {**DEFAULT_MATRIX, **{k: v for k, v in matrix_in.items() if k in MATRIX_KEYS}}
-    _check_matrix_values(path, text, matrix, problems)
+    check_matrix_values(matrix, lambda key: _where(path, text, "matrix", key), problems)
     pairs = _check_pairs(path, data.get("pairs", []), problems)
     conditions = _check_conditions(path, text, data.get("conditions", {}), kind, problems)
     if len(problems) > start:
@@ -267,8 +199,6 @@ def _anchor(folder: Path, value: str) -> str:
     return str(p if p.is_absolute() else folder / p)
 
 
-def is_model_file(name: str) -> bool:
-    return Path(name).suffix.lower() in MODEL_SUFFIXES
 
 
 def _anchor_paths(path: Path, m: dict[str, Any]) -> dict[str, Any]:
@@ -310,65 +240,8 @@ def _check_pairs(path: Path, pairs: Any, problems: list[str]) -> tuple[dict[str,
     return tuple(out)
 
 
-def _check_matrix_values(path: Path, text: str, m: dict, problems: list[str]) -> None:
-    def where(key: str) -> str:
-        return _where(path, text, "matrix", key)
-
-    for key, allowed in (("runtimes", RUNTIMES), ("precisions", PRECISIONS), ("modes", MODES)):
-        if not isinstance(m.get(key), list):
-            continue
-        for v in m[key]:
-            if v not in allowed:
-                problems.append(f"{where(key)}: matrix.{key} has unknown value {v!r}; use "
-                                f"{', '.join(allowed)}")
-        if not m[key]:
-            problems.append(f"{where(key)}: matrix.{key} is empty")
-    if isinstance(m.get("threads"), list):
-        if not m["threads"] or not all(isinstance(t, int) and not isinstance(t, bool) and t >= 1
-                                       for t in m["threads"]):
-            problems.append(f"{where('threads')}: matrix.threads must list integers >= 1")
-    if isinstance(m.get("models"), list) and (not m["models"] or
-                                              not all(isinstance(x, str) for x in m["models"])):
-        problems.append(f"{where('models')}: matrix.models must list zoo names or model paths")
-    for key in ("trials", "min_runs", "warmup_runs"):
-        if isinstance(m.get(key), int) and m[key] < (1 if key != "warmup_runs" else 0):
-            problems.append(f"{where(key)}: matrix.{key} must be at least 1")
-    for key, (low, high, low_open) in NUMBER_RANGES.items():
-        v = m.get(key)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and not (
-                math.isfinite(v) and (low < v if low_open else low <= v) and v <= high):
-            problems.append(f"{where(key)}: matrix.{key} = {v!r} is out of range; give a number "
-                            f"{'above' if low_open else 'from'} {low:g} {'up ' if low_open else ''}to {high:g}")
-    if (isinstance(m.get("min_time_s"), (int, float)) and isinstance(m.get("max_time_s"), (int, float))
-            and m["max_time_s"] < m["min_time_s"]):
-        problems.append(f"{where('max_time_s')}: matrix.max_time_s ({m['max_time_s']}) is below "
-                        f"min_time_s ({m['min_time_s']})")
-    t = m.get("target_rel_ci")
-    if t is not None and isinstance(t, (int, float)) and not 0 <= t < 1:
-        problems.append(f"{where('target_rel_ci')}: matrix.target_rel_ci is a fraction, e.g. 0.02 for 2% "
-                        f"(0 turns the interval rule off)")
-    _check_pair_rule(m, where, problems)
-    for key in ("input_shapes", "input_ranges"):
-        for k, v in (m.get(key) or {}).items():
-            if not isinstance(v, (list, dict)):
-                problems.append(f"{where(key)}: matrix.{key}.{k} must be a list of integers (for the input "
-                                f"named {k!r} of every model) or a table keyed by input name (for model {k!r})")
-    if m.get("order") not in ("interleaved", "shuffled"):
-        problems.append(f"{where('order')}: matrix.order must be 'interleaved' or 'shuffled'")
 
 
-def _check_pair_rule(m: dict[str, Any], where: Any, problems: list[str]) -> None:
-    t = m.get("pair_target")
-    if isinstance(t, (int, float)) and not (t == t and 0 <= t < 0.5):
-        problems.append(f"{where('pair_target')}: matrix.pair_target is a fraction, e.g. 0.02 for +-2% "
-                        f"(0 turns the pair rule off)")
-    n = m.get("pair_max_trials")
-    if isinstance(n, int) and n < 1:
-        problems.append(f"{where('pair_max_trials')}: matrix.pair_max_trials must be at least 1 (the rule "
-                        f"never goes below matrix.trials)")
-    s = m.get("pair_max_time_s")
-    if isinstance(s, (int, float)) and not (s == s and 0 <= s < 86400):
-        problems.append(f"{where('pair_max_time_s')}: matrix.pair_max_time_s must be between 0 and 86400 s")
 
 
 def _split(value: str) -> list[str]:
@@ -383,7 +256,7 @@ def apply_overrides(profile: Profile, overrides: dict[str, Any], problems: list[
     for key in ("models", "runtimes", "precisions", "threads", "modes", "trials", "pair_target"):
         if overrides.get(key) is not None:
             m[key] = overrides[key]
-    _check_matrix_values(Path(f"{profile.path} (with command-line overrides)"), "", m, problems)
+    check_matrix_values(m, lambda key: f"{profile.path} (with command-line overrides)", problems)
     return replace(profile, matrix=m)
 
 

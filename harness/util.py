@@ -162,3 +162,26 @@ def deferred_signals(signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+def finite_or_none(v: Any) -> float | None:
+    """A number as a float, or None for None, NaN or anything that is not a number (a CSV/pandas cell)."""
+    import math
+
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def plain_cell(v: Any) -> Any:
+    """pandas turns None into NaN and ints into floats in mixed columns: undo both (for joining rows)."""
+    import math
+
+    if isinstance(v, float):
+        if math.isnan(v):
+            return None
+        if v.is_integer():
+            return int(v)
+    return v

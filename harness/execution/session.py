@@ -131,14 +131,14 @@ def _refuse_existing(run_dir: Path) -> None:
 def _profiles_of(run_dir: Path, meta: dict[str, Any]) -> list[Profile]:
     """The profiles as run.json recorded them (matrix values checked again); a value left out
     because its key names a secret is read again from the profile file."""
-    from ..profiles import _check_matrix_values
+    from ..matrix import check_matrix_values
     from .secrets import expand_references
 
     problems: list[str] = []
     profiles = []
     for stored in meta["profiles"]:
         p = expand_references(stored, str(run_dir / RUN_FILE))
-        _check_matrix_values(Path(p["path"]), "", p["matrix"], problems)
+        check_matrix_values(p["matrix"], lambda key, path=p["path"]: str(path), problems)
         device = _restore_device_secrets(Path(p["path"]), p["device"], problems)
         profiles.append(Profile(path=Path(p["path"]), device=device, matrix=p["matrix"],
                                 conditions=p.get("conditions") or {}))

@@ -4,16 +4,9 @@ in top-1 accuracy (with where that gap comes from, its paired interval and McNem
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
+from ..util import finite_or_none as _num
 
 
 def pair_name(p: dict[str, Any], with_device: bool = False) -> str:

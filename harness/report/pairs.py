@@ -26,13 +26,13 @@ the pair's name as family), so a declared pair gets every column a zoo pair gets
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from ..stats import median_window_ratio, ratio_of_medians, trials_by_config
 from ..zoo.kinds import DEPTHWISE, POINTWISE, STANDARD
 from .gap import GAP_COLUMNS, gap_columns
+from ..util import finite_or_none as _num, plain_cell as _norm
 
 PAIR_KEYS = ("device", "family", "runtime", "precision", "threads", "xnnpack")
 
@@ -54,27 +54,9 @@ PAIRS_COLUMNS = [
 ]
 
 
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
-
-
 def _ratio(a: Any, b: Any) -> float | None:
     a, b = _num(a), _num(b)
     return a / b if a is not None and b else None
-
-
-def _norm(v: Any) -> Any:
-    """pandas turns None into NaN and ints into floats in mixed columns: undo both for joining."""
-    if isinstance(v, float):
-        if math.isnan(v):
-            return None
-        if v.is_integer():
-            return int(v)
-    return v
 
 
 def _key(row: dict[str, Any]) -> tuple:

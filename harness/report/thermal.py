@@ -11,16 +11,9 @@ from html import escape
 from typing import Any
 
 from .svg import Scale, _open, _x_axis, _y_axis
+from ..util import finite_or_none as _num
 
 HOT_MARGIN_C = 10.0
-
-
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if f != f else f
 
 
 def job_temperatures(records: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:

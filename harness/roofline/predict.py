@@ -21,6 +21,7 @@ from typing import Any
 
 from .bytes import executed, row_bytes
 from .spec import FAMILY, ROOF_OF_KIND, spec_of
+from ..util import plain_cell as _norm
 
 GROUP_KEYS = ("device", "runtime", "precision", "threads", "xnnpack")
 BOUNDS = ("compute", "bandwidth", "per-op")
@@ -78,16 +79,6 @@ def derive(times: dict[Any, float]) -> Ceilings | None:
     kernels = tuple(sorted((sp.kind, sp.macs / busy(sp, tt)) for sp, tt in times.items()
                            if sp.kind in ROOF_OF_KIND.values()))
     return Ceilings(peak=s.macs / busy(s, t), bandwidth=bandwidth, fixed_s=fixed, call_s=call, kernel_peaks=kernels)
-
-
-def _norm(v: Any) -> Any:
-    """pandas turns None into NaN and ints into floats in mixed columns: undo both for joining."""
-    if isinstance(v, float):
-        if math.isnan(v):
-            return None
-        if v.is_integer():
-            return int(v)
-    return v
 
 
 def group_key(row: dict[str, Any]) -> tuple:
