@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -86,3 +87,12 @@ def real_ort_profile(model: Path, tmp_path: Path, runs: int = 3) -> str:
     for _ in range(runs):
         sess.run(None, {inp.name: x})
     return Path(sess.end_profiling()).read_text()
+
+
+def interrupt_after_first_record(run_dir: Path) -> None:
+    """As if the run was stopped after its first job: one record left, run.json interrupted."""
+    path = run_dir / "records.jsonl"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    meta = json.loads((run_dir / "run.json").read_text())
+    meta["status"] = "interrupted"
+    (run_dir / "run.json").write_text(json.dumps(meta))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, ZOO, assert_clean_error, edgebench
+from conftest import REPO, ZOO, assert_clean_error, edgebench, interrupt_after_first_record
 from harness.errors import RunDirError
 from harness.execution.writer import RunWriter
 from harness.plan.configs import resolve_configs
@@ -45,13 +45,6 @@ def profile(tmp_path: Path, models: list[str], trials: int = 2, extra: str = "")
                  MATRIX.format(models=json.dumps(models), trials=trials))
     return p
 
-
-def interrupt_after_first_record(run_dir: Path) -> None:
-    path = run_dir / "records.jsonl"
-    path.write_text(path.read_text().splitlines()[0] + "\n")
-    meta = json.loads((run_dir / "run.json").read_text())
-    meta["status"] = "interrupted"
-    (run_dir / "run.json").write_text(json.dumps(meta))
 
 
 def test_every_model_given_by_path_has_its_sha256_in_the_config_identity(tmp_path):

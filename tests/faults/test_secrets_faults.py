@@ -9,7 +9,7 @@ import stat
 import sys
 from pathlib import Path
 
-from conftest import ZOO, edgebench
+from conftest import ZOO, edgebench, interrupt_after_first_record
 from sshd import Sshd, need
 
 MATRIX = """
@@ -88,14 +88,6 @@ def test_devices_check_prints_a_failing_runner_stderr_without_secrets(tmp_path):
     assert_no_secret(proc.stdout + proc.stderr, "devices check")
 
 
-def _interrupt_after_first_record(run_dir: Path) -> None:
-    """As if the run was stopped after its first job: one record left, run.json interrupted."""
-    path = run_dir / "records.jsonl"
-    path.write_text(path.read_text().splitlines()[0] + "\n")
-    meta = json.loads((run_dir / "run.json").read_text())
-    meta["status"] = "interrupted"
-    (run_dir / "run.json").write_text(json.dumps(meta))
-
 
 def test_resume_works_when_a_model_folder_is_also_a_secret_value(tmp_path):
     cache = tmp_path / "m"
@@ -107,7 +99,7 @@ def test_resume_works_when_a_model_folder_is_also_a_secret_value(tmp_path):
     assert edgebench("run", str(prof), "--out", str(tmp_path / "res"), "--run-id", "r", "--no-report",
                      env=env).returncode == 0
     run_dir = tmp_path / "res" / "r"
-    _interrupt_after_first_record(run_dir)
+    interrupt_after_first_record(run_dir)
     proc = edgebench("run", "--resume", str(run_dir), "--no-report", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "1 jobs recorded, 1 to run" in proc.stderr
@@ -131,7 +123,7 @@ def test_resume_over_ssh_keeps_the_identity_file_and_rereads_a_token_in_ssh_opti
         assert proc.returncode == 0, proc.stderr
         run_dir = tmp_path / "res" / "r"
         assert "hf_Zx81Qw77Lk" not in (run_dir / "run.json").read_text()
-        _interrupt_after_first_record(run_dir)
+        interrupt_after_first_record(run_dir)
         proc = edgebench("run", "--resume", str(run_dir), "--no-report", env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     recs = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
