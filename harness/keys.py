@@ -36,7 +36,7 @@ RUNNER_RECORD_KEYS = _keys(
     ("numpy_version", "str", None, "numpy on the device"),
     ("python_version", "str", None, "Python on the device"),
     ("arch", "str", None, "machine architecture the runner saw (platform.machine())", True),
-    ("mode", "str", None, "perf | accuracy | profile"),
+    ("mode", "str", None, "perf | pair | accuracy | profile"),
     ("threads", "int", "count", "intra-op threads"),
     ("xnnpack", "bool", None, "LiteRT XNNPACK delegate on; None for ONNX Runtime"),
     ("latency_ns", "list", "ns", "one sample per timed iteration"),
@@ -54,6 +54,9 @@ RUNNER_RECORD_KEYS = _keys(
     ("stop_reason", "str", None, "why the timed loop stopped (runs, time, max time)"),
     ("affinity", "list", None, "CPU cores the runner was pinned to"),
     ("placement", "dict", None, "cpu the runner last ran on, buffer alignment and page offsets (perf mode)"),
+    ("partner_latency_ns", "list", "ns", "pair mode: the partner twin's samples, timed in the same process"),
+    ("pair_blocks", "int", "count", "pair mode: alternating blocks timed (both twins)"),
+    ("partner", "dict", None, "pair mode: the partner's inputs, first inference, delegation and warm-up"),
 )
 
 HARNESS_RECORD_KEYS = _keys(
@@ -91,6 +94,9 @@ HARNESS_RECORD_KEYS = _keys(
     ("inputs", "list", None, "every model input as fed: name, shape, dtype (resolved before any job)"),
     ("input_notes", "list", None, "how each symbolic input dimension was decided (batch 1, input_shapes, eval data)"),
     ("declared_pair", "str", None, "the profile's [[pairs]] name this model belongs to"),
+    ("partner_config_id", "str", None, "pair mode: the config partner_latency_ns belongs to (the standard twin)"),
+    ("partner_model_file", "str", None, "pair mode: the partner's model path on this host"),
+    ("partner_model_sha256", "str", None, "pair mode: sha256 of the partner's model file"),
     ("ceiling_kind", "str", None, "ceiling job (harness/roofline): compute | depthwise | standard | bandwidth | perop"),
     ("ceiling_size", "int", None, "ceiling size: channels (convolutions), bytes one op moves (bandwidth), ops (perop)"),
     ("ceiling_ops", "int", "count", "ops the ceiling model executes per inference"),
@@ -193,9 +199,11 @@ PAIRS = _keys(
     ("standard_config", "str", None, "config_id of the standard twin"),
     ("separable_median_ms", "float", "ms", "separable twin's pooled median latency"),
     ("standard_median_ms", "float", "ms", "standard twin's pooled median latency"),
-    ("speedup", "float", "ratio", "headline: standard / separable at each twin's fast speed state (geometric "
-     "mean of per-trial medians)"),
-    ("speedup_ci_low", "float", "ratio", "95% Welch t interval of the headline, low; empty with one trial"),
+    ("speedup", "float", "ratio", "headline: with pair jobs, the geometric mean over processes of each "
+     "process's standard / separable median (both twins in one process); else standard / separable at each "
+     "twin's fast speed state (geometric mean of per-trial medians)"),
+    ("speedup_ci_low", "float", "ratio", "95% t interval of the headline (over pair jobs, else Welch over "
+     "trials), low; empty with one process"),
     ("speedup_ci_high", "float", "ratio", "95% interval of the headline, high"),
     ("speedup_method", "str", None, "how the headline was estimated"),
     ("speedup_ci_note", "str", None, "why there is no interval (one trial: within-process only)"),
@@ -211,6 +219,7 @@ PAIRS = _keys(
     ("trials_paired", "int", "count", "trials run by both twins"),
     ("trials_separable", "int", "count", "ok perf trials of the separable twin"),
     ("trials_standard", "int", "count", "ok perf trials of the standard twin"),
+    ("pair_jobs", "int", "count", "ok pair jobs (both twins in one process) behind a paired headline"),
     ("speed_states_separable", "str", "us", "speed states of the separable twin's trial medians"),
     ("speed_states_standard", "str", "us", "speed states of the standard twin's trial medians"),
     ("pair_rule", "str", None, "the pair stopping rule this run used (matrix.pair_target and its limits)"),

@@ -11,7 +11,15 @@ the trial medians sorted: split at the largest gap; the split is real when that 
 two groups) for trials drawn from ONE normal level, computed by a seeded simulation for this many trials
 (`gap_threshold`). Groups are split again the same way (at most `MAX_STATES`).
 
-`fast_state_speedup` is the pair's headline: for each twin, the trials within `MIN_STATE_GAP` of its
+`paired_speedup` is the pair's headline when the pair rule has run pair jobs (both twins in one fresh
+process, timed in alternating 50 ms blocks): each process gives one ratio of the twins' medians, in
+which whatever slowed the machine for seconds cancels, since it slowed both twins alike; the headline
+is the geometric mean of the ratios of the processes in the fast state on both sides, with a t
+interval over processes. A process state may slow one twin more than the other (on a shared AMD EPYC:
+separable x1.45, standard x1.22), so slow-state processes are left out as in `fast_state_speedup`.
+
+`fast_state_speedup` is the headline without pair jobs (a device whose runner cannot load two models,
+the rule off, an old run): for each twin, the trials within `MIN_STATE_GAP` of its
 fastest level (anchored at the second-fastest trial, so one lucky trial is not a level) are its fast
 state; the headline is the ratio of the geometric means of those trials' medians (standard over
 separable), with a Welch t interval on the logs. The fast state is the machine doing only this work;
@@ -35,6 +43,7 @@ import numpy as np
 MIN_STATE_GAP = 0.05        # levels closer than 5% are one state
 MAX_STATES = 3
 MIN_STATE_TRIALS = 3        # fast-state trials each twin needs before the pair may stop
+MIN_PAIRED_TRIALS = 3       # pair jobs a pair needs before the rule may stop
 FALSE_ALARM = 0.01          # chance that one normal level is reported as two
 SEED = 20261202
 
@@ -131,6 +140,7 @@ class Headline:
     std_states: States
     fast_sep: int = 0          # trials in the separable twin's fast state
     fast_std: int = 0
+    paired: int = 0            # pair jobs behind a paired headline (0: the fast-state headline)
 
     @property
     def rel_half_width(self) -> float | None:
@@ -193,11 +203,41 @@ def fast_state_speedup(sep_trials: Sequence[float], std_trials: Sequence[float])
                     int(a.size), int(b.size))
 
 
-def pair_should_continue(headline: Headline, rounds: int, target: float, max_rounds: int) -> tuple[bool, str]:
-    """(more rounds?, why it stops or goes on) for the pair's stopping rule."""
+def paired_speedup(sep_medians: Sequence[float], std_medians: Sequence[float]) -> Headline:
+    """The paired headline from pair jobs: process k timed both twins (medians sep_medians[k] and
+    std_medians[k]); its ratio is std / sep. The processes whose two medians both lie in their twin's
+    fast state (`fast_trials` on each series) give the headline, the geometric mean of their ratios
+    with a Student t 95% interval on the logs (all processes when fewer than two are fast on both
+    sides); no interval from one process. A process state that slows one twin more than the other
+    changes that process's ratio: taking the fast processes keeps the state mix out of the headline."""
+    a = np.asarray(sep_medians, dtype=np.float64)
+    b = np.asarray(std_medians, dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
+    a, b = a[ok], b[ok]
+    sep_s, std_s = detect_states(a), detect_states(b)
+    if not a.size:
+        return Headline(None, None, None, sep_s, std_s)
+    fast = np.intersect1d(fast_trials(a), fast_trials(b))
+    use = fast if fast.size >= 2 else np.arange(a.size)
+    logs = np.log(b[use]) - np.log(a[use])
+    mean = float(logs.mean())
+    ratio = math.exp(mean)
+    if use.size < 2:
+        return Headline(ratio, None, None, sep_s, std_s, 1, 1, paired=1)
+    half = t975(use.size - 1) * float(logs.std(ddof=1)) / math.sqrt(use.size)
+    return Headline(ratio, math.exp(mean - half), math.exp(mean + half), sep_s, std_s, int(use.size),
+                    int(use.size), paired=int(use.size))
+
+
+def pair_should_continue(headline: Headline, rounds: int, target: float, max_rounds: int,
+                         paired: bool = False) -> tuple[bool, str]:
+    """(more rounds?, why it stops or goes on) for the pair's stopping rule. `paired`: the rule runs
+    pair jobs and `rounds` counts them; else `rounds` counts the trials per config."""
     if rounds >= max_rounds:
-        return False, f"trial limit ({max_rounds} per config) reached"
-    if headline.fast_sep < MIN_STATE_TRIALS or headline.fast_std < MIN_STATE_TRIALS:
+        return False, f"trial limit ({max_rounds} {'pair jobs' if paired else 'per config'}) reached"
+    if paired and headline.paired < MIN_PAIRED_TRIALS:
+        return True, f"fewer than {MIN_PAIRED_TRIALS} pair jobs"
+    if not paired and (headline.fast_sep < MIN_STATE_TRIALS or headline.fast_std < MIN_STATE_TRIALS):
         return True, f"fewer than {MIN_STATE_TRIALS} fast-state trials per twin"
     width = headline.rel_half_width
     if width is None:

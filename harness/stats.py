@@ -54,6 +54,19 @@ def trials_by_config(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[int
     return out
 
 
+def pair_job_medians(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[int, tuple[float, float]]]:
+    """(separable config_id, standard config_id) -> {trial: (median of own samples, median of the
+    partner's)} from the ok pair jobs (both twins timed in one process, harness.runner pair mode)."""
+    out: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
+    for r in records:
+        if (r.get("mode") == "pair" and r.get("status") == Status.OK and r.get("latency_ns")
+                and r.get("partner_latency_ns") and r.get("partner_config_id")):
+            key = (str(r.get("config_id")), str(r["partner_config_id"]))
+            out.setdefault(key, {})[int(r.get("trial") or 0)] = (float(np.median(r["latency_ns"])),
+                                                                   float(np.median(r["partner_latency_ns"])))
+    return out
+
+
 def trials_of(records: Sequence[Mapping[str, Any]], config_id: str) -> dict[int, list[float]]:
     """{trial: latency_ns} of one config's ok perf records (the windows of `median_window_ratio`)."""
     return trials_by_config(records).get(config_id, {})

@@ -192,6 +192,29 @@ def test_edgebench_run_with_an_adb_profile_writes_records(tmp_path):
     assert json.dumps(meta).count("Pixel 4") >= 1  # the phone's probe is stored once, in run.json
 
 
+def test_the_pair_rule_runs_pair_jobs_over_adb_and_a_native_phone_gets_per_config_rounds(tmp_path):
+    """Pair jobs push the partner's model too and run both twins in one process on the phone; a phone
+    with runner = "native" (one model per benchmark_model process) cannot run them."""
+    with AdbServer([FakeDevice(python=sys.executable)]) as srv:
+        profile = tmp_path / "pixel.toml"
+        profile.write_text(f'[device]\nname = "pixel"\nkind = "adb"\nserial = "EDGE0001"\n'
+                           f'adb_port = {srv.port}\npython = "{TERMUX_PY}"\n\n'
+                           '[matrix]\nmodels = ["digits"]\nruntimes = ["tflite"]\nprecisions = ["fp32"]\n'
+                           'threads = [1]\nmodes = ["perf"]\ntrials = 3\nwarmup_runs = 2\nwarmup_time_s = 0.0\n'
+                           'min_runs = 10\nmin_time_s = 0.02\nmax_time_s = 1.0\npair_target = 0.2\n')
+        proc = edgebench("run", str(profile), "--out", str(tmp_path / "results"), "--run-id", "r", timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert phone(srv).pair_jobs and not phone(srv, runner="native").pair_jobs
+    records = [json.loads(line) for line in (tmp_path / "results" / "r" / "records.jsonl").read_text().splitlines()]
+    pair = [r for r in records if r["mode"] == "pair"]
+    assert [r["trial"] for r in pair] == [0, 1, 2]
+    assert all(r["status"] == "ok" and r["partner_latency_ns"] and r["partner"]["inputs"] for r in pair), pair
+    import pandas as pd
+
+    row = pd.read_csv(tmp_path / "results" / "r" / "pairs.csv").iloc[0]
+    assert row["pair_jobs"] == 3 and row["speedup"] > 2
+
+
 def test_python_runner_missing_python_or_runtime_is_a_clear_error(tmp_path):
     bare = tmp_path / "python-without-packages"
     bare.write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")  # no site-packages: no runtimes

@@ -486,6 +486,25 @@ def test_a_local_and_an_ssh_device_in_one_run_both_leave_records_of_the_same_sha
     assert meta["devices"]["pi"]["cpu_core_types"] and meta["devices"]["box"]["arch"]
 
 
+def test_pair_jobs_run_over_ssh_with_the_partner_model_uploaded(server, tmp_path):
+    """The pair rule's jobs on a Pi: the partner's model travels like the job's own, both twins are
+    timed in one process on the device, and the headline comes from those processes."""
+    pi = ssh_profile(server, tmp_path / "pi.toml", name="pi")
+    pi.write_text(pi.read_text().replace('runtimes = ["onnxruntime", "tflite"]', 'runtimes = ["onnxruntime"]')
+                  .replace("trials = 1", "trials = 3\npair_target = 0.2"))
+    proc = edgebench("run", str(pi), "--out", str(tmp_path / "res"), "--run-id", "r")
+    assert proc.returncode == 0, proc.stderr
+    run_dir = tmp_path / "res" / "r"
+    records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    pair = [r for r in records if r["mode"] == "pair"]
+    assert len(pair) == 3 and all(r["status"] == "ok" and r["device"] == "pi" for r in pair), pair
+    assert all(r["partner_config_id"] == "pi/digits-standard/onnxruntime/fp32/t1" for r in pair)
+    import pandas as pd
+
+    row = pd.read_csv(run_dir / "pairs.csv").iloc[0]
+    assert row["pair_jobs"] == 3 and row["speedup_method"].startswith("paired")
+
+
 def test_devices_check_on_the_command_line_passes_a_ready_device_and_names_an_unreachable_one(server, tmp_path):
     good = ssh_profile(server, tmp_path / "good.toml", name="pi")
     proc = edgebench("devices", "check", str(good))

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.states import (MIN_STATE_TRIALS, detect_states, fast_state_speedup, gap_threshold,
-                            pair_should_continue, t975, trace_states)
+from harness.states import (MIN_PAIRED_TRIALS, MIN_STATE_TRIALS, detect_states, fast_state_speedup,
+                            gap_threshold, pair_should_continue, paired_speedup, t975, trace_states)
 
 TRUTH = 151.0 / 36.0
 
@@ -19,6 +19,19 @@ def _pair(rng, rounds, p_fast=0.6, noise=0.01, drift=0.0, outlier=False):
     std = 151.0 * np.where(rng.random(rounds) < p_fast, 1.0, 1.22) * d * np.exp(rng.normal(0, noise, rounds))
     if outlier:
         sep[rng.integers(rounds)] *= 2.0
+    return sep, std
+
+
+def _pair_jobs(rng, n, p_fast=0.6, noise=0.008, drift=0.0, outlier=False):
+    """n pair jobs: each process draws ONE state for both twins (slow: separable x1.45, standard x1.22,
+    as seen on a shared AMD EPYC), a drift common to both (they alternate in 50 ms blocks), and a little
+    noise per twin; an outlier process has one twin's median doubled."""
+    slow = rng.random(n) >= p_fast
+    d = (1.0 + drift * np.arange(n) / 12) * np.exp(rng.normal(0, 0.05, n))  # the machine moves between processes
+    sep = 36.0 * np.where(slow, 1.45, 1.0) * d * np.exp(rng.normal(0, noise, n))
+    std = 151.0 * np.where(slow, 1.22, 1.0) * d * np.exp(rng.normal(0, noise, n))
+    if outlier:
+        (sep if rng.random() < 0.5 else std)[rng.integers(n)] *= 2.0
     return sep, std
 
 
@@ -64,6 +77,54 @@ def test_a_mix_of_states_does_not_bias_the_headline_and_its_interval_covers(scen
         cover.append(h.ci_low <= TRUTH <= h.ci_high)
     assert abs(np.median(est) - 1) < 0.005
     assert np.mean(cover) > 0.88
+
+
+@pytest.mark.parametrize("scenario", [dict(p_fast=1.0), dict(), dict(drift=0.1), dict(outlier=True),
+                                      dict(p_fast=0.8, drift=0.1, outlier=True)])
+def test_the_paired_headline_is_not_biased_by_the_state_mix_and_its_interval_covers(scenario):
+    """Pair jobs under the stopping rule (+-2%, 3 to 12 jobs): the headline lands on the fast-state
+    truth whatever share of processes drew the slow state, drift and an outlier process included."""
+    rng = np.random.default_rng(11)
+    est, cover, jobs = [], [], []
+    for _ in range(300):
+        sep, std = _pair_jobs(rng, 12, **scenario)
+        n = MIN_PAIRED_TRIALS
+        while True:
+            h = paired_speedup(sep[:n], std[:n])
+            more, _ = pair_should_continue(h, n, 0.02, 12, paired=True)
+            if not more:
+                break
+            n += 1
+        est.append(h.speedup / TRUTH)
+        cover.append(h.ci_low is not None and h.ci_low <= TRUTH <= h.ci_high)
+        jobs.append(n)
+    assert abs(np.median(est) - 1) < 0.005
+    assert np.quantile(est, 0.9) / np.quantile(est, 0.1) - 1 < 0.03
+    assert np.mean(cover) > 0.85
+    assert min(jobs) >= MIN_PAIRED_TRIALS
+
+
+def test_the_paired_headline_leaves_slow_state_processes_out():
+    """Two fast processes and two slow ones (whose ratio is 151*1.22 / (36*1.45)): the headline is the
+    fast ratio; a geometric mean over all four would be 8% low."""
+    sep = [36.0, 52.2, 36.1, 52.3]
+    std = [151.0, 184.2, 151.2, 184.3]
+    h = paired_speedup(sep, std)
+    assert h.speedup == pytest.approx(TRUTH, rel=0.003) and h.paired == 2
+    naive = float(np.exp(np.mean(np.log(np.array(std) / np.array(sep)))))
+    assert naive < 0.93 * TRUTH
+    assert h.sep_states.describe() == "2 speed states: 2 trials at 0.03605 us, 2 at 0.05225 us"
+
+
+def test_one_pair_job_gives_a_ratio_without_an_interval_and_the_rule_wants_three():
+    h = paired_speedup([36.0], [151.0])
+    assert h.speedup == pytest.approx(TRUTH) and h.ci_low is None and h.paired == 1
+    more, why = pair_should_continue(h, 1, 0.02, 12, paired=True)
+    assert more and why == f"fewer than {MIN_PAIRED_TRIALS} pair jobs"
+    more, why = pair_should_continue(paired_speedup([36.0] * 4, [151.0] * 4), 4, 0.02, 12, paired=True)
+    assert not more and why == "interval +-0.0% within +-2%"
+    more, why = pair_should_continue(h, 12, 0.02, 12, paired=True)
+    assert not more and why == "trial limit (12 pair jobs) reached"
 
 
 def test_the_pooled_median_ratio_is_what_states_bias():

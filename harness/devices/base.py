@@ -65,6 +65,8 @@ class Device(ABC):
     # shared by devices on the same physical CPUs (execution/fleet.py): their jobs take turns
     host_lock: threading.Lock | None = None
     run_id: str | None = None  # the run it serves (set by the fleet; a lab lock's comment names it)
+    # the runner can time both twins of a pair in one process (mode "pair"); a native tool cannot
+    pair_jobs: bool = True
 
     # what the orchestrator calls ------------------------------------------------------------
     @abstractmethod

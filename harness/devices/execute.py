@@ -22,7 +22,7 @@ from .base import CommandResult
 
 JOB_FILE = "job.json"
 OUT_FILE = "out.json"
-INPUT_KEYS = ("model_path", "eval_path")
+INPUT_KEYS = ("model_path", "eval_path", "partner_model_path")  # host files the runner reads
 OUTPUT_KEYS = ("profile_ops_path", "save_outputs_path")  # files the runner writes, wanted here
 # Exits of a runner stopped by `timeout` on the device (TERM, then KILL).
 DEADLINE_EXITS = (124, 137)

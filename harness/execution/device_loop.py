@@ -79,7 +79,8 @@ class DeviceLoop:
     def _run_pending(self, pending: list[JobSpec]) -> None:
         if not pending:
             return
-        configs = list({j.config.config_id: j.config for j in pending}.values())
+        configs = list({c.config_id: c for j in pending
+                        for c in (j.config, j.partner) if c is not None}.values())  # a pair job's partner too
         try:
             self._prepare(configs)
         except HarnessError as exc:
@@ -107,7 +108,8 @@ class DeviceLoop:
         c = spec.config
         return job_dict(spec, self.profile.matrix, self.mapping[str(c.model_path)],
                         self.mapping.get(str(c.eval_path)) if c.eval_path else None,
-                        self.profile.device.get("cores"))
+                        self.profile.device.get("cores"),
+                        self.mapping[str(spec.partner.model_path)] if spec.partner is not None else None)
 
     def _execute(self, spec: JobSpec, configs: list[Config]) -> tuple[dict[str, Any] | None, int]:
         """(the device's result, retries); None if interrupted while the device was away."""

@@ -290,18 +290,22 @@ def _pair_rounds(profiles: list[Profile], devices: dict[str, Device], jobs: Jobs
     """The pair stopping rule (execution/pair_rule.py): extra interleaved rounds of the twin pairs whose
     speedup is not yet within matrix.pair_target; False if interrupted."""
     from ..records import latest_per_job, read_records
+    from ..stats import pair_job_medians
     from .pair_rule import PairRule, trial_medians, twin_pairs
 
-    rules = {p.name: rule for p in profiles if (rule := PairRule.from_matrix(p.matrix)) is not None}
+    rules = {p.name: rule for p in profiles
+             if (rule := PairRule.from_matrix(p.matrix, paired=devices[p.name].pair_jobs)) is not None}
     pairs = {name: twin_pairs(jobs[name]) for name in rules}
     if not any(pairs.values()):
         return True
-    taken = {(j.config.config_id, j.trial) for js in jobs.values() for j in js if j.mode == "perf"}
+    taken = {(j.config.config_id, j.mode, j.trial) for js in jobs.values() for j in js if j.mode in ("perf", "pair")}
     while True:
         records = latest_per_job(read_records(writer.records_path).records) if writer.records_path.exists() else []
-        taken |= {(r["config_id"], int(r.get("trial") or 0)) for r in records if r.get("mode") == "perf"}
+        taken |= {(r["config_id"], r["mode"], int(r.get("trial") or 0)) for r in records
+                  if r.get("mode") in ("perf", "pair")}
         medians = trial_medians(records)
-        extra = {name: rules[name].next_round(pairs[name], medians, taken) for name in pairs}
+        paired = pair_job_medians(records)
+        extra = {name: rules[name].next_round(pairs[name], medians, taken, paired) for name in pairs}
         writer.update_meta(pair_rule={name: {"rule": rules[name].describe(), "pairs": rules[name].outcome}
                                       for name in rules})
         if not any(extra.values()):

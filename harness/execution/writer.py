@@ -49,6 +49,10 @@ def job_record(spec: JobSpec, result: dict[str, Any], run_id: str, device: Devic
     })
     if emulated:
         rec["emulated_cpu"] = device.cpu
+    if spec.partner is not None:  # a pair job: which config partner_latency_ns belongs to
+        rec["partner_config_id"] = spec.partner.config_id
+        rec["partner_model_file"] = str(spec.partner.model_path)
+        rec["partner_model_sha256"] = spec.partner.model_sha256
     rec.setdefault("status", Status.FAILED)
     return rec
 

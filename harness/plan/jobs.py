@@ -1,5 +1,6 @@
 """Jobs: in which order to measure. A job is one fresh runner process: a config in one mode (perf,
-accuracy, profile) and one trial. Perf trials are interleaved across configs (A B A B ...), or
+accuracy, profile) and one trial; a pair job (mode "pair", added by the pair rule) is the separable
+twin's config with its standard twin as `partner`, both timed in one process. Perf trials are interleaved across configs (A B A B ...), or
 shuffled with a recorded seed, so that drift on a noisy machine hits every config alike; "ceilings"
 adds the device-ceiling models (harness/roofline) to those rounds.
 """
@@ -12,12 +13,19 @@ from typing import Any
 
 from .configs import Config
 
+# A pair job: each twin timed for at least this long (or min_time_s when longer), in alternating blocks
+# of PAIR_BLOCK_S. Blocks of 20-60 ms cancel the drift of a shared machine (seconds) and leave each
+# model's caches warm (5 ms blocks slowed a 150 us LiteRT model by 13%: benchmarks/README.md).
+PAIR_TWIN_TIME_S = 1.0
+PAIR_BLOCK_S = 0.05
+
 
 @dataclass(frozen=True)
 class JobSpec:
     config: Config
     mode: str
     trial: int
+    partner: Config | None = None   # mode "pair": the standard twin, timed in the same process
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -26,7 +34,8 @@ class JobSpec:
 
     def label(self) -> str:
         c = self.config
-        return f"{c.device}: {c.model} {c.runtime} {c.precision} t{c.threads} {self.mode} #{self.trial + 1}"
+        mode = f"pair with {self.partner.model}" if self.partner is not None else self.mode
+        return f"{c.device}: {c.model} {c.runtime} {c.precision} t{c.threads} {mode} #{self.trial + 1}"
 
 
 def plan_jobs(configs: list[Config], matrix: dict[str, Any], seed: int) -> list[JobSpec]:
@@ -53,9 +62,10 @@ def plan_jobs(configs: list[Config], matrix: dict[str, Any], seed: int) -> list[
 
 
 def job_dict(spec: JobSpec, matrix: dict[str, Any], model_path: str, eval_path: str | None,
-             cores: list[int] | None) -> dict[str, Any]:
+             cores: list[int] | None, partner_path: str | None = None) -> dict[str, Any]:
     """The JSON the runner reads (paths as the device sees them); `inputs`: every model input as
-    resolved on the host (a job without it is an old one: the runner's single-input path)."""
+    resolved on the host (a job without it is an old one: the runner's single-input path). A pair
+    job adds the partner's model (`partner_path` on the device) and inputs, and its block length."""
     c = spec.config
     job = {
         "model_path": model_path, "runtime": c.runtime, "threads": c.threads,
@@ -67,4 +77,14 @@ def job_dict(spec: JobSpec, matrix: dict[str, Any], model_path: str, eval_path: 
     }
     if c.inputs:
         job["inputs"] = [r.job_entry() for r in c.inputs]
+    if spec.partner is not None:
+        p = spec.partner
+        job["partner_model_path"] = partner_path
+        if p.inputs:
+            job["partner_inputs"] = [r.job_entry() for r in p.inputs]
+        job["pair_block_s"] = PAIR_BLOCK_S
+        job["eval_path"] = None
+        job["measure"] = {**job["measure"], "min_time_s": max(float(matrix["min_time_s"]), PAIR_TWIN_TIME_S),
+                          "max_time_s": max(float(matrix["max_time_s"]), PAIR_TWIN_TIME_S),
+                          "target_rel_ci": None}
     return job

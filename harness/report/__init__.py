@@ -88,8 +88,9 @@ def format_pairs(pairs) -> str:
     lines = ["twin pairs:",
              text_table(["pair", "speedup", "95% CI", "MACs predict", "efficiency", "sep-std gap",
                          "gap 95% CI", "McNemar p", "gap source"], table, right=range(1, 8))]
-    lines += textwrap.wrap("speedup = standard / separable latency at each twin's fastest speed state (95% CI over "
-                 "trials; '1 trial: none' = one process per twin, its in-process noise is not a CI); "
+    lines += textwrap.wrap("speedup = standard / separable latency: geometric mean of each pair job's ratio (both "
+                 "twins timed in one process, alternating), else at each twin's fastest speed state (95% CI over "
+                 "processes; '1 trial: none' = one process per twin, its in-process noise is not a CI); "
                  "efficiency = speedup x MAC ratio (1.0 = as the MACs predict); sep-std gap = standard "
                  "minus separable top-1, points, paired 95% CI and McNemar's exact p on the same images", 110)
     lines += [f"energy: {pair_name(p, several)}: the separable twin uses {p['energy_ratio']:.2f}x the standard "

@@ -222,9 +222,11 @@ def _headline_section(pairs: list[dict[str, Any]]) -> list[str]:
                      f'<span class="speedup">{escape(speed_text(p))}</span>, '
                      f'<span class="gap">{escape(cost_text(p))}</span>{badge}</li>')
     return ['<section id="answer"><ul class="headline">' + "".join(items) + "</ul>",
-            '<p class="small">speedup = standard / separable latency at each twin\'s fastest speed state '
-            '(geometric mean of per-trial medians, 95% t interval; with one trial per twin there is no '
-            'interval: the noise inside one process says nothing about the next). MACs predict = 1 / MAC '
+            '<p class="small">speedup = standard / separable latency: the geometric mean over pair jobs '
+            '(both twins timed in one fresh process, in alternating blocks) of each process\'s ratio, or, '
+            'without pair jobs, at each twin\'s fastest speed state (geometric mean of per-trial medians); '
+            '95% t interval over processes; with one process per twin there is no interval: the noise '
+            'inside one process says nothing about the next. MACs predict = 1 / MAC '
             'ratio. The gap is standard minus separable top-1 in points, measured at that precision on the '
             'same images (paired 95% interval, McNemar\'s exact test), or the fp32 reference when not '
             'measured.</p></section>']

@@ -3,9 +3,13 @@ precision, threads), with the measured speedup next to what the multiply-adds pr
 zoo family's two models, or two models a profile declares as a pair ([[pairs]]: the plan gives them
 the pair's name as family), so a declared pair gets every column a zoo pair gets.
 
-  speedup          the headline: standard over separable at each twin's fast speed state, the ratio
-                   of geometric means of per-trial medians, Welch t 95% interval (harness.states); no
-                   interval with one trial per twin (the noise inside one process is not a CI)
+  speedup          the headline. With pair jobs (the pair rule's rounds: both twins in one fresh
+                   process, alternating 50 ms blocks): the geometric mean over processes of each
+                   process's median(standard) / median(separable), Student t 95% interval over
+                   processes (harness.states.paired_speedup). Without them: standard over separable at
+                   each twin's fast speed state, the ratio of geometric means of per-trial medians,
+                   Welch t interval (harness.states.fast_state_speedup). No interval from one process
+                   per twin (the noise inside one process is not a CI)
   pooled_speedup   median(standard) / median(separable), pooled over trials, with a 95% bootstrap
                    interval (harness.stats: trials, then iterations); called `speedup` before
   trial_speedup    median over trials k of median(standard_k) / median(separable_k): the jobs of
@@ -29,7 +33,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..stats import median_window_ratio, ratio_of_medians, trials_by_config
+from ..stats import median_window_ratio, pair_job_medians, ratio_of_medians, trials_by_config
 from ..zoo.kinds import DEPTHWISE, POINTWISE, STANDARD
 from .gap import GAP_COLUMNS, gap_columns
 from ..util import finite_or_none as _num, plain_cell as _norm
@@ -41,7 +45,7 @@ PAIRS_COLUMNS = [
     "separable_median_ms", "standard_median_ms", "speedup", "speedup_ci_low", "speedup_ci_high",
     "speedup_method", "speedup_ci_note", "pooled_speedup", "pooled_speedup_ci_low", "pooled_speedup_ci_high",
     "trial_speedup", "trial_speedup_ci_low", "trial_speedup_ci_high", "trial_speedup_min",
-    "trial_speedup_max", "trials_paired", "trials_separable", "trials_standard",
+    "trial_speedup_max", "trials_paired", "trials_separable", "trials_standard", "pair_jobs",
     "speed_states_separable", "speed_states_standard", "pair_rule", "pair_stop", "best_speedup",
     "separable_macs", "standard_macs", "mac_ratio", "theoretical_speedup", "formula_ratio",
     "formula_source", "formula_n_min", "formula_n_max", "formula_dk", "efficiency", "pooled_efficiency",
@@ -120,6 +124,7 @@ def _kind_stat(breakdown: list[dict[str, Any]], config_id: str, kind: str, col: 
 
 
 SPEEDUP_METHOD = "fast-state geometric mean of trial medians"
+PAIRED_METHOD = "paired: geometric mean of per-process ratios (both twins in one process), fast state"
 ONE_TRIAL_NOTE = "within-process only: 1 trial per twin, no 95% CI"
 
 
@@ -130,18 +135,29 @@ def trial_medians(trials: dict[int, list[float]]) -> list[float]:
     return [float(np.median(trials[k])) for k in sorted(trials) if len(trials[k])]
 
 
-def headline_columns(std_trials: dict[int, list[float]], sep_trials: dict[int, list[float]]) -> dict[str, Any]:
-    """The pair's headline speedup (harness.states.fast_state_speedup) and its honesty notes."""
-    from ..states import fast_state_speedup
+def headline_columns(std_trials: dict[int, list[float]], sep_trials: dict[int, list[float]],
+                     paired: dict[int, tuple[float, float]] | None = None) -> dict[str, Any]:
+    """The pair's headline speedup and its honesty notes: from the pair jobs (trial -> (separable
+    median, standard median) of one process) when there are any (harness.states.paired_speedup; the
+    speed states are then those of the pair jobs), else at each twin's fast state over the perf
+    trials (harness.states.fast_state_speedup)."""
+    from ..states import fast_state_speedup, paired_speedup
 
     sep_m, std_m = trial_medians(sep_trials), trial_medians(std_trials)
-    h = fast_state_speedup(sep_m, std_m)
     note = None
-    if h.speedup is not None and h.ci_low is None:
-        note = ONE_TRIAL_NOTE if min(len(sep_m), len(std_m)) <= 1 else "no 95% CI: 1 fast-state trial on a side"
+    if paired:
+        h = paired_speedup([paired[k][0] for k in sorted(paired)], [paired[k][1] for k in sorted(paired)])
+        method = PAIRED_METHOD
+        if h.ci_low is None:
+            note = "1 pair job: no 95% CI"
+    else:
+        h = fast_state_speedup(sep_m, std_m)
+        method = SPEEDUP_METHOD
+        if h.speedup is not None and h.ci_low is None:
+            note = ONE_TRIAL_NOTE if min(len(sep_m), len(std_m)) <= 1 else "no 95% CI: 1 fast-state trial on a side"
     return {"speedup": h.speedup, "speedup_ci_low": h.ci_low, "speedup_ci_high": h.ci_high,
-            "speedup_method": SPEEDUP_METHOD if h.speedup is not None else None, "speedup_ci_note": note,
-            "trials_separable": len(sep_m), "trials_standard": len(std_m),
+            "speedup_method": method if h.speedup is not None else None, "speedup_ci_note": note,
+            "trials_separable": len(sep_m), "trials_standard": len(std_m), "pair_jobs": len(paired or {}),
             "speed_states_separable": h.sep_states.describe() or None,
             "speed_states_standard": h.std_states.describe() or None}
 
@@ -153,6 +169,7 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
     rows = summary.to_dict("records")
     standards = {_key(r): r for r in rows if r.get("twin") == "standard"}
     samples = trials_by_config(records)
+    paired = pair_job_medians(records)
     breakdown = breakdown or []
     cache: dict = {}
     out = []
@@ -173,7 +190,7 @@ def build_pairs(summary, records: list[dict[str, Any]], breakdown: list[dict[str
             **{k: _norm(sep.get(k)) for k in PAIR_KEYS if k != "xnnpack"},
             "separable_config": sep["config_id"], "standard_config": std["config_id"],
             "separable_median_ms": _num(sep.get("median_ms")), "standard_median_ms": _num(std.get("median_ms")),
-            **headline_columns(num, den),
+            **headline_columns(num, den, paired.get((sep["config_id"], std["config_id"]))),
             "pooled_speedup": est.ratio, "pooled_speedup_ci_low": est.ci_low, "pooled_speedup_ci_high": est.ci_high,
             "trial_speedup": win.ratio, "trial_speedup_ci_low": win.ci_low, "trial_speedup_ci_high": win.ci_high,
             "trial_speedup_min": min(win.per_window) if win.per_window else None,

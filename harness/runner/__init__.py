@@ -11,4 +11,6 @@ the harness, never on the device. This package must not import anything from the
 # 2: the job may list `inputs` ([{name, shape, dtype, low, high}]) resolved on the host; every input
 #    is fed (any count and dtype), eval .npz files may hold one array per input name; the result
 #    carries `inputs` (name, shape, dtype as fed); non-finite outputs fail the job.
-RUNNER_PROTOCOL_VERSION = 2
+# 3: mode "pair": the job's model and partner_model_path (partner_inputs) timed in alternating blocks
+#    in one process; the result adds partner_latency_ns, pair_blocks and partner (inputs, first inference).
+RUNNER_PROTOCOL_VERSION = 3

@@ -1,7 +1,10 @@
 """python3 -m harness.runner JOB.json OUT.json  (OUT '-' prints the result to stdout)
 
 Modes: perf (warm-up, then timed runs under the stopping rule), accuracy (the eval set at batch 1),
-profile (ONNX Runtime profiling pass: per-node times and ORT's own model_run times; never timed).
+profile (ONNX Runtime profiling pass: per-node times and ORT's own model_run times; never timed),
+pair (a twin pair in one process: the job's model and `partner_model_path` under the same runtime and
+threads, timed in alternating blocks of `pair_block_s`; `latency_ns` is the job's model,
+`partner_latency_ns` the partner's, so their ratio cancels what slows the machine for seconds).
 Inputs: a job's `inputs` ([{name, shape, dtype, low, high}], resolved on the host) gives every input;
 perf and profile modes then feed seeded generated data (inputs.py). Without it the eval data or the
 model's single input gives the shape, and a symbolic dimension other than the batch is an error.
@@ -34,6 +37,33 @@ def _perf(backend: Any, job: dict, result: dict) -> None:
     samples, reason = measure(backend.invoke, rule)
     result["warmup_ns"] = warm
     result["latency_ns"] = samples
+    result["stop_reason"] = reason
+
+
+def _paired(backend: Any, job: dict, result: dict) -> None:
+    """Both twins loaded and warmed, then timed in alternating blocks (measure.measure_paired)."""
+    from .backends import make_backend
+    from .measure import StopRule, measure_paired, warm_up
+
+    if not job.get("partner_model_path"):
+        raise ValueError("pair mode needs partner_model_path (the other twin's model)")
+    partner_job = {**job, "model_path": job["partner_model_path"], "inputs": job.get("partner_inputs"),
+                   "eval_path": None, "mode": "perf"}
+    if not os.path.exists(partner_job["model_path"]):
+        raise FileNotFoundError(f"{partner_job['model_path']}: model file not found on the device")
+    partner = make_backend(partner_job)
+    side: dict[str, Any] = {}
+    _first_inference(partner, partner_job, side)
+    result["partner"] = {k: side.get(k) for k in ("inputs", "first_inference_ns", "delegation")}
+    rule = StopRule.from_dict(job.get("measure"))
+    w = job.get("warmup") or {}
+    warm = [warm_up(b.invoke, int(w.get("min_runs", 5)), float(w.get("min_time_s", 0.2)), max(rule.max_time_s, 1.0))
+            for b in (backend, partner)]
+    result["warmup_ns"], result["partner"]["warmup_ns"] = warm
+    a, b, blocks, reason = measure_paired(backend.invoke, partner.invoke, rule, float(job.get("pair_block_s", 0.05)))
+    result["latency_ns"] = a
+    result["partner_latency_ns"] = b
+    result["pair_blocks"] = blocks
     result["stop_reason"] = reason
 
 
@@ -169,6 +199,9 @@ def run_job(job: dict) -> dict:
         if mode == "perf":
             _perf(backend, job, result)
             result["placement"] = placement(backend.buffers())
+        elif mode == "pair":
+            _paired(backend, job, result)
+            result["placement"] = placement(backend.buffers())
         elif mode == "accuracy":
             if arrays is None:
                 raise ValueError("accuracy mode needs eval_path (a labelled .npz)")
@@ -176,7 +209,7 @@ def run_job(job: dict) -> dict:
         elif mode == "profile":
             _profile(backend, job, result)
         else:
-            raise ValueError(f"unknown mode {mode!r}; use perf, accuracy or profile")
+            raise ValueError(f"unknown mode {mode!r}; use perf, pair, accuracy or profile")
     except Exception as exc:  # the runner reports every failure as a result, never a traceback alone
         result["status"] = "failed"
         result["error"] = f"{type(exc).__name__}: {exc}"

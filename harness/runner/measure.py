@@ -92,3 +92,38 @@ def measure(run: Callable[[], object], rule: StopRule) -> tuple[list[int], str]:
                 if median_ci_rel(sorted(samples)) <= rule.target_rel_ci:
                     return samples, "ci_reached"
                 next_check = int(n * 1.2) + 5
+
+
+def measure_paired(run_a: Callable[[], object], run_b: Callable[[], object], rule: StopRule,
+                   block_s: float) -> tuple[list[int], list[int], int, str]:
+    """Two models in one process, timed in alternating blocks (A for block_s, then B, ...): whatever
+    slows the machine for seconds slows both alike, so the ratio of their medians cancels it. Stops
+    when each has min_runs and min_time_s of measured time, or either reaches max_time_s (or
+    max_runs); returns both latency lists in ns, the number of blocks and why it stopped. A block is
+    at least one run, so a model slower than block_s alternates run by run."""
+    clock = time.perf_counter_ns
+    a: list[int] = []
+    b: list[int] = []
+    spent = [0, 0]
+    block_ns = int(block_s * 1e9)
+    min_ns, max_ns = int(rule.min_time_s * 1e9), int(rule.max_time_s * 1e9)
+    blocks = 0
+    while True:
+        for i, (run, out) in enumerate(((run_a, a), (run_b, b))):
+            append = out.append
+            start = clock()
+            while True:
+                t0 = clock()
+                run()
+                t1 = clock()
+                append(t1 - t0)
+                if t1 - start >= block_ns:
+                    break
+            spent[i] += clock() - start
+            blocks += 1
+        if max(spent) >= max_ns:
+            return a, b, blocks, "max_time"
+        if max(len(a), len(b)) >= rule.max_runs:
+            return a, b, blocks, "max_runs"
+        if min(len(a), len(b)) >= rule.min_runs and min(spent) >= min_ns:
+            return a, b, blocks, "min_runs_and_time"

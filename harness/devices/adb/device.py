@@ -19,7 +19,7 @@ from typing import Any
 from ...errors import DeviceError, DeviceLost, DeviceUnusable
 from ..base import CommandResult, Device
 from ..config import ADB_DEFAULT_WORKDIR, COMMON_KEYS, NATIVE_TOOLS, AdbConfig
-from ..execute import JOB_FILE, OUT_FILE, Launch, execute_job
+from ..execute import INPUT_KEYS, JOB_FILE, OUT_FILE, Launch, execute_job
 from ..probe.script import TEMPERATURE_KEYS
 from ..sync import Sync, Upload
 from .probe import THERMAL_COMMAND, parse_probe, parse_thermal, probe_command
@@ -84,6 +84,11 @@ class AdbDevice(AdbTransport, Device):
         self.kill_calls()
 
     # -- probe and check -----------------------------------------------------------------------
+    @property
+    def pair_jobs(self) -> bool:  # type: ignore[override]
+        """benchmark_model / onnxruntime_perf_test time one model per process: no pair jobs."""
+        return self.config.runner == "python"
+
     def probe(self) -> dict[str, Any]:
         """Every PROBE_KEYS key (Android model/SoC/SDK from getprop, cores and big.LITTLE from
         /proc/cpuinfo and cpufreq, RAM, governor, thermal zones, Python and runtime versions when the
@@ -244,7 +249,7 @@ class AdbDevice(AdbTransport, Device):
     def _launch_python(self, device_job: dict[str, Any], job_dir: str, timeout: float) -> Launch:
         """Push job.json, run `python3 -m harness.runner` in the workdir, pull out.json."""
         rel_dir = self._relative(job_dir)
-        for key in ("model_path", "eval_path"):
+        for key in INPUT_KEYS:
             device_job[key] = self._relative(self.device_input(device_job.get(key)))
         with tempfile.TemporaryDirectory(prefix="edgebench-adb-") as tmp:
             job_file = Path(tmp) / JOB_FILE

@@ -34,7 +34,7 @@ from ...util import json_or_none, tail
 from .. import probe as probe_mod
 from ..base import CommandResult, Device
 from ..config import SshConfig
-from ..execute import DEADLINE_EXITS, Launch, execute_job
+from ..execute import DEADLINE_EXITS, INPUT_KEYS, Launch, execute_job
 from ..sync import Sync, SyncReport, Upload
 from . import remote as scripts
 from .check import MIN_FREE_BYTES, check_device, with_install_hint
@@ -274,7 +274,7 @@ class SshDevice(SshTransport, Device):
         base = self._ensure_workdir()
         jobdir = posixpath.join(JOBS_DIR, uuid.uuid4().hex[:12])
         job = dict(job)
-        for key in ("model_path", "eval_path"):
+        for key in INPUT_KEYS:
             if job.get(key):
                 job[key] = self._device_input(str(job[key]), key)
         outputs = any(job.get(k) for k in ("profile_ops_path", "save_outputs_path"))
