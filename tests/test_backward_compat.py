@@ -171,5 +171,6 @@ def test_a_stored_perf_record_carries_every_runner_key_of_the_registry() -> None
     perf = next(r for r in ok if r["mode"] == "perf" and r["status"] == "ok")
     later = ("placement",)  # runner keys added after run-v1 was recorded (optional: readers use .get)
     pair_mode = ("partner_latency_ns", "pair_blocks", "partner")  # only a pair job's record has them
-    missing = [k for k in RUNNER_KEYS if k not in perf and k not in ("accuracy", "n_eval", "predictions", *later, *pair_mode)]
+    missing = [k for k in RUNNER_KEYS
+               if k not in perf and k not in ("accuracy", "n_eval", "predictions", *later, *pair_mode)]
     assert missing == []

@@ -1,6 +1,7 @@
 """Jobs: in which order to measure. A job is one fresh runner process: a config in one mode (perf,
 accuracy, profile) and one trial; a pair job (mode "pair", added by the pair rule) is the separable
-twin's config with its standard twin as `partner`, both timed in one process. Perf trials are interleaved across configs (A B A B ...), or
+twin's config with its standard twin as `partner`, both timed in one process.
+Perf trials are interleaved across configs (A B A B ...), or
 shuffled with a recorded seed, so that drift on a noisy machine hits every config alike; "ceilings"
 adds the device-ceiling models (harness/roofline) to those rounds.
 """
