@@ -11,12 +11,15 @@ Runtime and under LiteRT) from separate invocations, in batches, and how far apa
 
 Each batch runs `--invocations` of each method, alternating (edgebench, naive, edgebench, ...) so both
 see the same machine; spread = max / min - 1 of a batch's invocations. Goal: edgebench within 2% on a
-quiet machine and within 5% at load up to ~2. The machine (from the probe) and the load are printed.
+quiet machine and within 5% at load up to ~2 (`--busy 1`: one spinning process beside the benchmark
+for the whole run, a load of ~2 on two cores). The machine (from the probe) and the load are printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -41,8 +44,9 @@ def ours(tmp: Path, name: str, profile: str, trials: int | None) -> tuple[dict[s
     out = {}
     for rt in RUNTIMES:
         p = pairs[pairs.runtime == rt].iloc[0]
+        jobs = int(p.pair_jobs) if "pair_jobs" in p and p.pair_jobs == p.pair_jobs else 0
         out[rt] = (float(p.speedup), _num(p.speedup_ci_low), _num(p.speedup_ci_high),
-                   f"{int(p.trials_separable)}/{int(p.trials_standard)} trials",
+                   f"{int(p.trials_separable)}/{int(p.trials_standard)} trials + {jobs} pair jobs",
                    float(p.separable_median_ms) * 1e3, float(p.standard_median_ms) * 1e3)
     return out, wall
 
@@ -79,7 +83,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default=str(B.REPO / "devices" / "local.toml"),
                     help="profile for the edgebench method (default devices/local.toml)")
     ap.add_argument("--trials", type=int, help="trials per config for the edgebench method (default: the profile's)")
+    ap.add_argument("--busy", type=int, default=0, help="spinning processes beside the benchmark (default 0)")
     args = ap.parse_args(argv)
+    with busy(args.busy):
+        return batches(args)
+
+
+@contextlib.contextmanager
+def busy(n: int):
+    """n processes that spin on a core until the benchmark ends: a known load beside it."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def batches(args: argparse.Namespace) -> int:
     if args.invocations < 2:
         raise SystemExit("--invocations must be at least 2")
     print(B.machine(), file=sys.stderr)

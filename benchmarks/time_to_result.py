@@ -133,16 +133,18 @@ def demo_arm(tmp: Path) -> None:
     wall, _ = B.run_cli(["demo", "--out", str(out)], timeout=1800)
     run = next(p for p in out.iterdir() if (p / "run.json").exists())
     recs = B.read_records(run)
-    perf = [r for r in recs if r.get("mode") == "perf" and r.get("latency_ns")]
-    meas = sum(sum(r["latency_ns"]) for r in perf) / 1e9
+    perf = [r for r in recs if r.get("mode") in ("perf", "pair") and r.get("latency_ns")]
+    meas = sum(sum(r["latency_ns"]) + sum(r.get("partner_latency_ns") or ()) for r in perf) / 1e9
+    n_pair = sum(r.get("mode") == "pair" for r in perf)
     pairs = pd.read_csv(run / "pairs.csv")
     rows = [[f"{p.family} {p.runtime} {p.precision} t{p.threads}", f"{p.speedup:.2f}",
              "-" if pd.isna(p.speedup_ci_low) else f"{p.speedup_ci_low:.2f}-{p.speedup_ci_high:.2f}",
-             f"{int(p.trials_separable)}/{int(p.trials_standard)}",
+             f"{int(p.trials_separable)}/{int(p.trials_standard)}", f"{int(p.pair_jobs)}",
              p.pair_stop if isinstance(p.pair_stop, str) else "-"]
             for p in pairs.itertuples()]
-    print(B.table(["pair", "speedup", "95% CI", "trials sep/std", "why the pair rule stopped"], rows,
-                  title=f"4. edgebench demo: {wall:.1f} s wall, {len(recs)} jobs ({len(perf)} timed), "
+    print(B.table(["pair", "speedup", "95% CI", "trials sep/std", "pair jobs", "why the pair rule stopped"], rows,
+                  title=f"4. edgebench demo: {wall:.1f} s wall, {len(recs)} jobs ({len(perf)} timed, {n_pair} of "
+                        f"them pair jobs), "
                         f"{meas:.1f} s measuring = {100 * meas / wall:.0f}% of the wall time "
                         f"(load {load0:.1f} -> {B.load():.1f})"))
 

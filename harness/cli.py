@@ -58,9 +58,9 @@ def _add_matrix_overrides(p: argparse.ArgumentParser) -> None:
                    "replaces matrix.modes")
     g.add_argument("--trials", type=int, help="trials per config (each a fresh process); replaces matrix.trials")
     g.add_argument("--pair-target", type=float, metavar="FRACTION",
-                   help="the pair rule: after the planned trials, more interleaved rounds of each twin pair "
-                        "until its speedup's 95%% CI is within +-FRACTION (default 0.02; 0 turns it off); "
-                        "replaces matrix.pair_target")
+                   help="the pair rule: after the planned trials, pair jobs (both twins timed in one "
+                        "process, in alternating blocks) for each twin pair until its speedup's 95%% CI is "
+                        "within +-FRACTION (default 0.02; 0 turns it off); replaces matrix.pair_target")
     g.add_argument("--quick", action="store_true",
                    help="a smoke run: 1 trial, short warm-up and measuring time (overrides the stopping "
                         "rule; explicit --trials still wins)")

@@ -28,10 +28,11 @@ MATRIX_KEYS: dict[str, tuple[Any, str]] = {
     "max_time_s": ((int, float), "measured time (at most)"),
     "target_rel_ci": ((int, float), "stop when the median's 95% CI is within +- this fraction (0: off)"),
     "job_timeout_s": ((int, float), "a job taking longer is killed and recorded as a timeout"),
-    "pair_target": ((int, float), "more interleaved rounds until each twin pair's speedup 95% CI is within +- "
-                                  "this fraction (0: off; runs of 1-2 trials are never extended)"),
-    "pair_max_trials": (int, "the pair rule's limit: trials per config, the planned ones included (never "
-                             "below trials)"),
+    "pair_target": ((int, float), "more pair jobs (both twins in one process) until each twin pair's "
+                                  "speedup 95% CI is within +- this fraction (0: off; runs of 1-2 trials are "
+                                  "never extended)"),
+    "pair_max_trials": (int, "the pair rule's limit: pair jobs per pair (at least 3); on a device without pair "
+                             "jobs (adb runner = native), trials per config, the planned ones included"),
     "pair_max_time_s": ((int, float), "the pair rule's limit: seconds of extra rounds"),
     "eval_data": (str, ".npz with one array per input name (or x) and labels y, for model files given by path"),
     "inter_op_threads": (int, "ONNX Runtime inter-op threads"),

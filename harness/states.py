@@ -14,9 +14,9 @@ two groups) for trials drawn from ONE normal level, computed by a seeded simulat
 `paired_speedup` is the pair's headline when the pair rule has run pair jobs (both twins in one fresh
 process, timed in alternating 50 ms blocks): each process gives one ratio of the twins' medians, in
 which whatever slowed the machine for seconds cancels, since it slowed both twins alike; the headline
-is the geometric mean of the ratios of the processes in the fast state on both sides, with a t
-interval over processes. A process state may slow one twin more than the other (on a shared AMD EPYC:
-separable x1.45, standard x1.22), so slow-state processes are left out as in `fast_state_speedup`.
+is the geometric mean of those ratios with a t interval over processes. A process state may slow one
+twin more than the other (on a shared AMD EPYC: separable x1.45, standard x1.22) and so move the ratio:
+where the gap test finds states among the ratios, only the fastest processes' state counts.
 
 `fast_state_speedup` is the headline without pair jobs (a device whose runner cannot load two models,
 the rule off, an old run): for each twin, the trials within `MIN_STATE_GAP` of its
@@ -24,8 +24,9 @@ fastest level (anchored at the second-fastest trial, so one lucky trial is not a
 state; the headline is the ratio of the geometric means of those trials' medians (standard over
 separable), with a Welch t interval on the logs. The fast state is the machine doing only this work;
 its ratio is what separate invocations agree on, whatever mix of states each drew.
-`pair_should_continue` is the pair's stopping rule: more interleaved rounds until the interval is within
-+-target and each twin has `MIN_STATE_TRIALS` trials in its fast state, or a round limit.
+`pair_should_continue` is the pair's stopping rule: more rounds until the interval is within +-target
+(with `MIN_PAIRED_TRIALS` pair jobs, or `MIN_STATE_TRIALS` fast-state trials per twin), or a round
+limit, or (pair jobs) until the spread seen says the target cannot be reached by the limit.
 benchmarks/speed_states_sim.py chose this estimator against the pooled-median ratio, the median of
 per-round ratios, the ratio of minima and a gap-test state under injected states, drift and outliers:
 it is the only one without bias in every scenario, and with the stopping rule its spread is within 2-3%.
@@ -44,7 +45,15 @@ MIN_STATE_GAP = 0.05        # levels closer than 5% are one state
 MAX_STATES = 3
 MIN_STATE_TRIALS = 3        # fast-state trials each twin needs before the pair may stop
 MIN_PAIRED_TRIALS = 3       # pair jobs a pair needs before the rule may stop
+# A pair whose interval, at the spread seen so far, would still be wider than FUTILITY_MARGIN x the
+# target at the limit stops adding rounds (from FUTILITY_FROM processes on: the spread of fewer is too
+# uncertain to give up on): a pair that cannot be known to +-2% on this machine does not run to the limit.
+FUTILITY_FROM = 6
+FUTILITY_MARGIN = 1.5
 FALSE_ALARM = 0.01          # chance that one normal level is reported as two
+# for the per-process ratios of pair jobs: a split there also needs a 5% gap where one process's ratio
+# varies ~1%, and a missed state biases the headline, so the test may be bolder
+RATIO_FALSE_ALARM = 0.05
 SEED = 20261202
 
 
@@ -106,19 +115,20 @@ def _gap_stat(x: np.ndarray) -> tuple[float, int]:
     return (gaps[i] / sd if sd > 0 else math.inf), i
 
 
-def _split(idx: list[int], logs: np.ndarray, depth: int) -> list[list[int]]:
+def _split(idx: list[int], logs: np.ndarray, depth: int, false_alarm: float = FALSE_ALARM) -> list[list[int]]:
     if len(idx) < 3 or depth >= MAX_STATES - 1:
         return [idx]
     order = sorted(idx, key=lambda j: logs[j])
     x = logs[order]
     stat, i = _gap_stat(x)
     gap = x[i + 1] - x[i]
-    if gap < math.log1p(MIN_STATE_GAP) or stat <= gap_threshold(len(order)):
+    if gap < math.log1p(MIN_STATE_GAP) or stat <= gap_threshold(len(order), false_alarm):
         return [order]
-    return _split(order[: i + 1], logs, depth + 1) + _split(order[i + 1:], logs, depth + 1)
+    return (_split(order[: i + 1], logs, depth + 1, false_alarm)
+            + _split(order[i + 1:], logs, depth + 1, false_alarm))
 
 
-def detect_states(trial_medians: Sequence[float]) -> States:
+def detect_states(trial_medians: Sequence[float], false_alarm: float = FALSE_ALARM) -> States:
     """Group the per-trial medians of one config into speed states (fastest first)."""
     m = np.asarray(trial_medians, dtype=np.float64)
     ok = [j for j in range(m.size) if np.isfinite(m[j]) and m[j] > 0]
@@ -126,7 +136,7 @@ def detect_states(trial_medians: Sequence[float]) -> States:
         return States(())
     logs = np.full(m.size, np.nan)
     logs[ok] = np.log(m[ok])
-    groups = _split(ok, logs, 0)
+    groups = _split(ok, logs, 0, false_alarm)
     states = [SpeedState(float(np.median(m[g])), tuple(sorted(g))) for g in groups]
     return States(tuple(sorted(states, key=lambda s: s.center)))
 
@@ -138,7 +148,7 @@ class Headline:
     ci_high: float | None
     sep_states: States
     std_states: States
-    fast_sep: int = 0          # trials in the separable twin's fast state
+    fast_sep: int = 0          # trials in the separable twin's fast state (paired: processes fast on both sides)
     fast_std: int = 0
     paired: int = 0            # pair jobs behind a paired headline (0: the fast-state headline)
 
@@ -179,6 +189,26 @@ def fast_trials(trial_medians: Sequence[float]) -> np.ndarray:
     return np.flatnonzero(ok & (m <= anchor * (1.0 + MIN_STATE_GAP)))
 
 
+def in_reference_state(values: Sequence[float], others: Sequence[float] = ()) -> tuple[np.ndarray, States]:
+    """Which of `values` (one twin's medians, one per process) lie in the twin's reference state (the
+    fastest state with MIN_STATE_TRIALS processes), the states found among `values` and `others` (more
+    processes of the same twin: they help find the states). With one state, every value."""
+    v = np.asarray(values, dtype=np.float64)
+    o = np.asarray(others, dtype=np.float64)
+    pool = np.concatenate([v, o[np.isfinite(o) & (o > 0)]])
+    states = detect_states(pool)
+    if not states.multimodal:
+        return np.ones(v.size, dtype=bool), states
+    ref = states.reference
+    k = states.states.index(ref)
+    lo, hi = -math.inf, math.inf
+    if k > 0:  # the boundaries: geometric midpoints of the gaps to the neighbouring states
+        lo = math.sqrt(max(pool[list(states.states[k - 1].trials)]) * min(pool[list(ref.trials)]))
+    if k + 1 < len(states.states):
+        hi = math.sqrt(max(pool[list(ref.trials)]) * min(pool[list(states.states[k + 1].trials)]))
+    return (v > lo) & (v <= hi), states
+
+
 def fast_state_speedup(sep_trials: Sequence[float], std_trials: Sequence[float]) -> Headline:
     """Standard over separable at each twin's fast state: the ratio of geometric means of the fast-state
     trial medians, with a Welch t interval on the logs. With one trial on a side there is no interval
@@ -203,30 +233,50 @@ def fast_state_speedup(sep_trials: Sequence[float], std_trials: Sequence[float])
                     int(a.size), int(b.size))
 
 
-def paired_speedup(sep_medians: Sequence[float], std_medians: Sequence[float]) -> Headline:
+def paired_speedup(sep_medians: Sequence[float], std_medians: Sequence[float],
+                   sep_others: Sequence[float] = (), std_others: Sequence[float] = ()) -> Headline:
     """The paired headline from pair jobs: process k timed both twins (medians sep_medians[k] and
-    std_medians[k]); its ratio is std / sep. The processes whose two medians both lie in their twin's
-    fast state (`fast_trials` on each series) give the headline, the geometric mean of their ratios
-    with a Student t 95% interval on the logs (all processes when fewer than two are fast on both
-    sides); no interval from one process. A process state that slows one twin more than the other
-    changes that process's ratio: taking the fast processes keeps the state mix out of the headline."""
+    std_medians[k]); its ratio is std / sep. What slows a whole process slows both twins and cancels
+    in its ratio; a speed state that slows the twins by different factors moves the ratio instead, so
+    the ratios themselves are split into states (`detect_states`: the gap test, after setting aside a
+    lone ratio: one with no other within MIN_STATE_GAP, from one disturbed process). Where they split,
+    the state of ratios whose processes ran fastest (the lowest mean of both log medians, among states
+    of two or more processes) gives the headline. The
+    headline is the geometric mean of those ratios with a Student t 95% interval on the logs; no
+    interval from one process.
+
+    `fast_sep`/`fast_std` count the headline's processes that also lie in each twin's reference (fast)
+    state, found among the pair jobs' medians and the twin's own perf trials (`*_others`): the rule
+    waits for three, so three pair jobs that all drew the slow state cannot end it."""
     a = np.asarray(sep_medians, dtype=np.float64)
     b = np.asarray(std_medians, dtype=np.float64)
     ok = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
     a, b = a[ok], b[ok]
-    sep_s, std_s = detect_states(a), detect_states(b)
     if not a.size:
-        return Headline(None, None, None, sep_s, std_s)
-    fast = np.intersect1d(fast_trials(a), fast_trials(b))
-    use = fast if fast.size >= 2 else np.arange(a.size)
-    logs = np.log(b[use]) - np.log(a[use])
+        return Headline(None, None, None, detect_states(a), detect_states(b))
+    logs_all = np.log(b) - np.log(a)
+    use = np.arange(a.size)
+    # a lone ratio (no other within MIN_STATE_GAP: one disturbed process) is never the headline, and it
+    # is set aside before the gap test, whose top split it would take while two states stay together
+    near = np.abs(logs_all[:, None] - logs_all[None, :]) < math.log1p(MIN_STATE_GAP)
+    kept = np.flatnonzero(near.sum(axis=1) > 1) if a.size >= 4 else use
+    kept = kept if kept.size >= 2 else use
+    ratio_states = detect_states(np.exp(logs_all[kept]), RATIO_FALSE_ALARM)
+    groups = [kept[list(st.trials)] for st in ratio_states.states if st.count >= 2] or [kept]
+    if len(groups) > 1 or kept.size < a.size:
+        speed = np.log(a) + np.log(b)
+        use = min(groups, key=lambda g: float(speed[g].mean()))
+    in_a, sep_s = in_reference_state(a, sep_others)
+    in_b, std_s = in_reference_state(b, std_others)
+    fast = int((in_a & in_b)[use].sum())
+    logs = logs_all[use]
     mean = float(logs.mean())
     ratio = math.exp(mean)
     if use.size < 2:
-        return Headline(ratio, None, None, sep_s, std_s, 1, 1, paired=1)
+        return Headline(ratio, None, None, sep_s, std_s, fast, fast, paired=int(use.size))
     half = t975(use.size - 1) * float(logs.std(ddof=1)) / math.sqrt(use.size)
-    return Headline(ratio, math.exp(mean - half), math.exp(mean + half), sep_s, std_s, int(use.size),
-                    int(use.size), paired=int(use.size))
+    return Headline(ratio, math.exp(mean - half), math.exp(mean + half), sep_s, std_s, fast, fast,
+                    paired=int(use.size))
 
 
 def pair_should_continue(headline: Headline, rounds: int, target: float, max_rounds: int,
@@ -237,14 +287,28 @@ def pair_should_continue(headline: Headline, rounds: int, target: float, max_rou
         return False, f"trial limit ({max_rounds} {'pair jobs' if paired else 'per config'}) reached"
     if paired and headline.paired < MIN_PAIRED_TRIALS:
         return True, f"fewer than {MIN_PAIRED_TRIALS} pair jobs"
+    if paired and headline.fast_sep < MIN_PAIRED_TRIALS:
+        return True, f"fewer than {MIN_PAIRED_TRIALS} pair jobs in the fast state"
     if not paired and (headline.fast_sep < MIN_STATE_TRIALS or headline.fast_std < MIN_STATE_TRIALS):
         return True, f"fewer than {MIN_STATE_TRIALS} fast-state trials per twin"
     width = headline.rel_half_width
     if width is None:
         return True, "no interval yet"
-    if width > target:
-        return True, f"interval +-{width:.1%} wider than +-{target:.0%}"
-    return False, f"interval +-{width:.1%} within +-{target:.0%}"
+    if width <= target:
+        return False, f"interval +-{width:.1%} within +-{target:.0%}"
+    reach = projected_width(width, rounds, max_rounds)
+    if paired and rounds >= FUTILITY_FROM and reach > FUTILITY_MARGIN * target:
+        return False, (f"cannot reach +-{target:.0%} by the limit: interval +-{width:.1%} after {rounds}, "
+                       f"about +-{reach:.1%} at {max_rounds}")
+    return True, f"interval +-{width:.1%} wider than +-{target:.0%}"
+
+
+def projected_width(width: float, n: int, limit: int) -> float:
+    """The half-width an interval of `width` after n processes would have after `limit`, at the same
+    spread: the t quantile and 1/sqrt(n) both shrink."""
+    if limit <= n or n < 2:
+        return width
+    return width * t975(limit - 1) / t975(n - 1) * math.sqrt(n / limit)
 
 
 def trace_states(states: States, facts: Sequence[dict | None]) -> str:

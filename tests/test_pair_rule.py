@@ -37,11 +37,11 @@ def _trials(run: Path, mode: str) -> dict[str, list[int]]:
 def test_a_pair_short_of_its_target_gets_pair_jobs_up_to_the_limit_and_they_make_the_headline(tmp_path):
     from harness.cli import main
 
-    prof = _profile(tmp_path, "trials = 3\npair_target = 0.00001\npair_max_trials = 5\n")
+    prof = _profile(tmp_path, "trials = 3\npair_target = 0.00001\npair_max_trials = 4\n")
     assert main(["run", str(prof), "--out", str(tmp_path), "--run-id", "r"]) == 0
     run = tmp_path / "r"
     assert _trials(run, "perf") == {"digits-separable": [0, 1, 2], "digits-standard": [0, 1, 2]}
-    assert _trials(run, "pair") == {"digits-separable": [0, 1, 2, 3, 4]}
+    assert _trials(run, "pair") == {"digits-separable": [0, 1, 2, 3]}
     recs = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
     pair_recs = [r for r in recs if r["mode"] == "pair"]
     assert all(r["partner_config_id"] == "local/digits-standard/onnxruntime/fp32/t1" and r["status"] == "ok"
@@ -49,14 +49,14 @@ def test_a_pair_short_of_its_target_gets_pair_jobs_up_to_the_limit_and_they_make
                and r["partner_model_file"].endswith("digits-standard-onnx-fp32.onnx") for r in pair_recs)
     outcome = json.loads((run / "run.json").read_text())["pair_rule"]["local"]
     pair = outcome["pairs"]["local/digits/onnxruntime/fp32/t1"]
-    assert pair["trials"] == 5 and pair["stop"] == "trial limit (5 pair jobs) reached"
-    assert outcome["rule"].startswith("paired speedup's 95% interval within +-0.0%: at least 3 and at most 5 pair jobs")
+    assert pair["trials"] == 4 and pair["stop"] == "trial limit (4 pair jobs) reached"
+    assert outcome["rule"].startswith("paired speedup's 95% interval within +-0.0%: at least 3 and at most 4 pair jobs")
     import numpy as np
     import pandas as pd
 
     row = pd.read_csv(run / "pairs.csv").iloc[0]
-    assert row["pair_stop"] == "trial limit (5 pair jobs) reached" and row["pair_rule"] == outcome["rule"]
-    assert row["trials_separable"] == row["trials_standard"] == 3 and row["pair_jobs"] == 5
+    assert row["pair_stop"] == "trial limit (4 pair jobs) reached" and row["pair_rule"] == outcome["rule"]
+    assert row["trials_separable"] == row["trials_standard"] == 3 and row["pair_jobs"] == 4
     assert row["speedup_method"].startswith("paired")
     ratios = [np.median(r["partner_latency_ns"]) / np.median(r["latency_ns"]) for r in pair_recs]
     assert row["speedup"] == pytest.approx(float(np.exp(np.mean(np.log(ratios)))), rel=1e-9)

@@ -88,9 +88,10 @@ def test_the_paired_headline_is_not_biased_by_the_state_mix_and_its_interval_cov
     est, cover, jobs = [], [], []
     for _ in range(300):
         sep, std = _pair_jobs(rng, 12, **scenario)
+        sep_perf, std_perf = _pair(rng, 5, p_fast=scenario.get("p_fast", 0.6))  # the planned perf trials
         n = MIN_PAIRED_TRIALS
         while True:
-            h = paired_speedup(sep[:n], std[:n])
+            h = paired_speedup(sep[:n], std[:n], sep_perf, std_perf)
             more, _ = pair_should_continue(h, n, 0.02, 12, paired=True)
             if not more:
                 break
@@ -125,6 +126,24 @@ def test_one_pair_job_gives_a_ratio_without_an_interval_and_the_rule_wants_three
     assert not more and why == "interval +-0.0% within +-2%"
     more, why = pair_should_continue(h, 12, 0.02, 12, paired=True)
     assert not more and why == "trial limit (12 pair jobs) reached"
+
+
+def test_a_pair_that_cannot_reach_the_target_by_the_limit_stops_early_and_says_so():
+    """2 threads on a 2-core machine: per-process ratios 20% apart. After 6 pair jobs the interval,
+    at that spread, would still be far wider than +-2% at 12: no more rounds. A pair 2.5% wide after 6
+    would reach +-2% long before 12: it goes on."""
+    wild = paired_speedup([36.0, 36.5, 36.2, 36.1, 36.3, 36.0], [151.0, 190.0, 160.0, 175.0, 168.0, 183.0])
+    more, why = pair_should_continue(wild, 6, 0.02, 12, paired=True)
+    assert not more and why.startswith("cannot reach +-2% by the limit: interval +-")
+    assert why.endswith("at 12") and "after 6" in why
+    near = paired_speedup([36.0] * 6, [151.0, 156.0, 148.0, 155.0, 149.0, 157.0])
+    assert 0.02 < near.rel_half_width < 0.04
+    more, why = pair_should_continue(near, 6, 0.02, 12, paired=True)
+    assert more and why.startswith("interval")
+    # 5 processes: too few to give up (4 of one state and 1 of another do not split that early)
+    more, _ = pair_should_continue(paired_speedup([36.0] * 5, [151.0, 190.0, 160.0, 175.0, 168.0]), 5, 0.02, 12,
+                                   paired=True)
+    assert more
 
 
 def test_the_pooled_median_ratio_is_what_states_bias():

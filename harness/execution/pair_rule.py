@@ -114,7 +114,7 @@ class PairRule:
                 continue
             if self.paired:
                 more, why, new = self._paired(pair, (paired or {}).get(
-                    (pair.separable.config_id, pair.standard.config_id), {}), taken)
+                    (pair.separable.config_id, pair.standard.config_id), {}), taken, sep, std)
             else:
                 more, why, new = self._per_config(pair, sep, std, taken)
             if more and over_time:
@@ -126,8 +126,8 @@ class PairRule:
                 jobs.extend(new)
         return jobs
 
-    def _paired(self, pair: Pair, done: Mapping[int, tuple[float, float]],
-                taken: Taken) -> tuple[bool, str | None, list[JobSpec]]:
+    def _paired(self, pair: Pair, done: Mapping[int, tuple[float, float]], taken: Taken,
+                sep: Mapping[int, float], std: Mapping[int, float]) -> tuple[bool, str | None, list[JobSpec]]:
         from ..states import paired_speedup, pair_should_continue
 
         cid = pair.separable.config_id
@@ -136,7 +136,8 @@ class PairRule:
             self.outcome[pair.label] = {**self.outcome.get(pair.label, {}), "trials": len(done),
                                         "stop": "the last pair job is not ok (device lost or failing)"}
             return False, None, []
-        head = paired_speedup([done[k][0] for k in sorted(done)], [done[k][1] for k in sorted(done)])
+        head = paired_speedup([done[k][0] for k in sorted(done)], [done[k][1] for k in sorted(done)],
+                              list(sep.values()), list(std.values()))
         more, why = pair_should_continue(head, len(tried), self.target, self.max_trials, paired=True)
         self.outcome[pair.label] = {"trials": len(done), "rel_half_width": head.rel_half_width}
         nxt = 1 + tried[-1] if tried else 0

@@ -17,7 +17,7 @@ from .configs import Config
 # A pair job: each twin timed for at least this long (or min_time_s when longer), in alternating blocks
 # of PAIR_BLOCK_S. Blocks of 20-60 ms cancel the drift of a shared machine (seconds) and leave each
 # model's caches warm (5 ms blocks slowed a 150 us LiteRT model by 13%: benchmarks/README.md).
-PAIR_TWIN_TIME_S = 1.0
+PAIR_TWIN_TIME_S = 0.25
 PAIR_BLOCK_S = 0.05
 
 

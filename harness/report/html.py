@@ -129,7 +129,8 @@ PAIR_TABLE = [
 FULL_PAIR_TABLE = [
     ("pair", "pair", "t"), ("separable_median_ms", "sep ms", "ms"), ("standard_median_ms", "std ms", "ms"),
     ("speedup", "speedup", "x"), ("ci", "95% CI", "t"), ("trials_separable", "sep trials", ""),
-    ("trials_standard", "std trials", ""), ("pooled_speedup", "pooled", "x"), ("trial_speedup", "per-trial", "x"),
+    ("trials_standard", "std trials", ""), ("pair_jobs", "pair jobs", ""),
+    ("pooled_speedup", "pooled", "x"), ("trial_speedup", "per-trial", "x"),
     ("best_speedup", "min/min", "x"), ("mac_ratio", "MAC ratio", "ratio"), ("theoretical_speedup", "1/MAC ratio", "x"),
     ("formula_ratio", "1/N+1/Dk²", "ratio"), ("efficiency", "efficiency (fraction)", "ratio"),
     ("pooled_efficiency", "pooled efficiency", "ratio"),

@@ -146,7 +146,8 @@ def headline_columns(std_trials: dict[int, list[float]], sep_trials: dict[int, l
     sep_m, std_m = trial_medians(sep_trials), trial_medians(std_trials)
     note = None
     if paired:
-        h = paired_speedup([paired[k][0] for k in sorted(paired)], [paired[k][1] for k in sorted(paired)])
+        h = paired_speedup([paired[k][0] for k in sorted(paired)], [paired[k][1] for k in sorted(paired)],
+                           sep_m, std_m)
         method = PAIRED_METHOD
         if h.ci_low is None:
             note = "1 pair job: no 95% CI"
