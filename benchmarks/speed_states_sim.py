@@ -65,11 +65,12 @@ def pair_jobs(rng: np.random.Generator, n: int, p_fast: float, drift: float, noi
     return sep, std
 
 
-def paired_rule(sep: np.ndarray, std: np.ndarray) -> tuple:
-    """The paired headline under the pair rule (3 to 12 pair jobs, +-TARGET)."""
+def paired_rule(sep: np.ndarray, std: np.ndarray, sep_perf: np.ndarray, std_perf: np.ndarray) -> tuple:
+    """The paired headline under the pair rule (3 to 12 pair jobs, +-TARGET), with the invocation's
+    perf trials helping find each twin's fast level, as edgebench does."""
     n = MIN_PAIRED_TRIALS
     while True:
-        h = paired_speedup(sep[:n], std[:n])
+        h = paired_speedup(sep[:n], std[:n], sep_perf, std_perf)
         more, _why = pair_should_continue(h, n, TARGET, 12, paired=True)
         if not more:
             return h.speedup, h.ci_low, h.ci_high, n
@@ -118,8 +119,12 @@ def main() -> None:
             est: dict[str, list] = {}
             est_rounds: dict[str, list] = {}
             for _ in range(args.reps):
-                batch = [{**estimators(*invocation(rng, MAX_ROUNDS, **sc), trials),
-                          "paired headline + rule": paired_rule(*pair_jobs(rng, 12, **sc))} for _ in range(3)]
+                batch = []
+                for _ in range(3):
+                    sep, std = invocation(rng, MAX_ROUNDS, **sc)
+                    batch.append({**estimators(sep, std, trials),
+                                  "paired headline + rule": paired_rule(*pair_jobs(rng, 12, **sc), sep[:trials],
+                                                                        std[:trials])})
                 for key in batch[0]:
                     est_rounds.setdefault(key, []).extend(b[key][3] for b in batch)
                     vals = [b[key][0] for b in batch]

@@ -61,6 +61,31 @@ def test_real_runs_become_one_point_per_config_and_a_speedup_per_pair(tmp_path, 
         assert db.counts()["points"] == 9
 
 
+def test_a_run_with_pair_jobs_adds_the_paired_headline_as_its_speedup_point(tmp_path):
+    """The speedup history follows pairs.csv's headline (pair jobs: both twins in one process), in a
+    segment of its own: an older run's pooled ratio is not the same estimator."""
+    import pandas as pd
+
+    from harness.cli import main
+
+    args = ["run", str(REPO / "devices" / "local.toml"), "--models", "digits", "--runtime", "onnxruntime",
+            "--precisions", "fp32", "--threads", "1", "--modes", "perf", "--out", str(tmp_path)]
+    assert main([*args, "--trials", "3", "--pair-target", "0.2", "--run-id", "paired"]) == 0
+    assert main([*args, "--trials", "2", "--run-id", "pooled"]) == 0
+    run, old = tmp_path / "paired", tmp_path / "pooled"
+    store = tmp_path / "h.sqlite"
+    add_run(run, store)
+    add_run(old, store)
+    with open_store(store) as db:
+        points = {p["run_id"]: p for p in db.points() if p["series"] == SPEEDUP}
+    row = pd.read_csv(run / "pairs.csv").iloc[0]
+    assert row["pair_jobs"] >= 3 and row["speedup_method"].startswith("paired")
+    p = points["paired"]
+    assert p["value"] == pytest.approx(row["speedup"]) and p["lo"] == pytest.approx(row["speedup_ci_low"])
+    assert p["hi"] == pytest.approx(row["speedup_ci_high"])
+    assert p["segment"] != points["pooled"]["segment"]
+
+
 def test_exactly_the_step_is_reported_not_the_outlier_nor_the_version_change(sequence):
     store, runs = sequence
     steps = run_check(store=store, threshold=0.05, last=None)

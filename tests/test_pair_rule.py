@@ -158,3 +158,29 @@ def test_a_round_that_gives_a_twin_no_ok_trial_ends_the_rule_for_that_pair(tmp_p
     # the round's jobs were recorded, but not ok (skipped: the device went away)
     assert rule.next_round([pair], medians, taken) == []
     assert rule.outcome[pair.label]["stop"] == "the last trial of a twin is not ok (device lost or failing)"
+
+
+def test_a_run_stopped_during_the_pair_rule_resumes_with_the_next_pair_job(tmp_path):
+    """Killed after the first pair job: --resume keeps every record, runs no planned job again, and the
+    rule goes on from pair job 1 (numbers never repeat) until the pair is within its target."""
+    from harness.cli import main
+
+    prof = _profile(tmp_path, "trials = 3\npair_target = 0.2\n")
+    assert main(["run", str(prof), "--out", str(tmp_path), "--run-id", "r", "--no-report"]) == 0
+    run = tmp_path / "r"
+    lines = (run / "records.jsonl").read_text().splitlines()
+    first_pair = next(i for i, line in enumerate(lines) if json.loads(line)["mode"] == "pair")
+    (run / "records.jsonl").write_text("\n".join(lines[: first_pair + 1]) + "\n")
+    meta = json.loads((run / "run.json").read_text())
+    meta["status"] = "interrupted"
+    (run / "run.json").write_text(json.dumps(meta))
+    assert main(["run", "--resume", str(run)]) == 0
+    recs = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    assert recs[: first_pair + 1] == [json.loads(line) for line in lines[: first_pair + 1]]
+    pair_trials = [r["trial"] for r in recs if r["mode"] == "pair"]
+    assert pair_trials == list(range(len(pair_trials))) and len(pair_trials) >= 3
+    assert sum(r["mode"] == "perf" for r in recs) == 6  # the planned trials ran once
+    import pandas as pd
+
+    row = pd.read_csv(run / "pairs.csv").iloc[0]
+    assert row["pair_jobs"] == len(pair_trials) and row["pair_stop"].startswith("interval")

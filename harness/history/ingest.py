@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,8 +131,20 @@ def config_points(records: list[dict[str, Any]], devices: dict[str, dict[str, An
     return points
 
 
-def pair_points(points: list[dict[str, Any]], run_key: str) -> list[dict[str, Any]]:
-    """Speedup = median standard / median separable, per twin pair of this run's points."""
+def pair_points(points: list[dict[str, Any]], run_key: str,
+                records: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Speedup per twin pair of this run's points: pairs.csv's paired headline where the run has pair
+    jobs for the pair (harness.states.paired_speedup; a new segment of the series, since the estimator
+    changed), else median standard / median separable with its interval."""
+    from ..stats import pair_job_medians
+    from ..states import paired_speedup
+
+    paired = pair_job_medians(records or [])
+    perf: dict[str, list[float]] = {}
+    for r in records or []:
+        if r.get("mode") == "perf" and r.get("status") == Status.OK and r.get("latency_ns"):
+            perf.setdefault(str(r.get("config_id")), []).append(float(statistics.median(r["latency_ns"])))
+
     def pair_key(p: dict[str, Any]) -> tuple:
         c = p["config"]
         return (p["device"], c.get("family"), c.get("runtime"), c.get("precision"), c.get("threads"),
@@ -147,10 +160,18 @@ def pair_points(points: list[dict[str, Any]], run_key: str) -> list[dict[str, An
         lo = std["lo"] / sep["hi"] if std["lo"] and sep["hi"] else None
         hi = std["hi"] / sep["lo"] if std["hi"] and sep["lo"] else None
         name = f"{device}/{family}/{runtime}/{precision}/t{threads}" + ("/no-xnnpack" if xnnpack is False else "")
+        value, segment = std["value"] / sep["value"], short_hash([sep["segment"], std["segment"]])
+        jobs = paired.get((sep["series"], std["series"]))
+        if jobs:
+            h = paired_speedup([jobs[k][0] for k in sorted(jobs)], [jobs[k][1] for k in sorted(jobs)],
+                               perf.get(sep["series"], []), perf.get(std["series"], []))
+            if h.speedup is not None:
+                value, lo, hi = h.speedup, h.ci_low, h.ci_high
+                segment = short_hash([sep["segment"], std["segment"], "paired"])
         out.append({
             "run_key": run_key, "series": name + " speedup", "kind": "speedup", "device": device,
-            "device_fp": sep["device_fp"], "segment": short_hash([sep["segment"], std["segment"]]),
-            "value": std["value"] / sep["value"], "lo": lo, "hi": hi, "n": min(std["n"], sep["n"]),
+            "device_fp": sep["device_fp"], "segment": segment,
+            "value": value, "lo": lo, "hi": hi, "n": min(std["n"], sep["n"]),
             "trials": min(std["trials"], sep["trials"]),
             "config": {"family": family, "runtime": runtime, "precision": precision, "threads": threads,
                        "xnnpack": xnnpack, "runtime_version": sep["config"].get("runtime_version"),
@@ -173,7 +194,7 @@ def _run_row(meta: dict[str, Any], source: str, commit: str | None, branch: str 
 def _finish(run: dict[str, Any], records: list[dict[str, Any]], probes: dict[str, Any]) -> Ingested:
     devices = {name: dict(p or {}) for name, p in probes.items()}
     points = config_points(records, devices, run["run_key"])
-    points += pair_points(points, run["run_key"])
+    points += pair_points(points, run["run_key"], records)
     run["records"] = len(records)
     return Ingested(run=run, points=points,
                     devices={p["device_fp"]: {"name": p["device"], **p["device_ident"]} for p in points})
