@@ -220,8 +220,10 @@ PAIRS = _keys(
     ("trials_separable", "int", "count", "ok perf trials of the separable twin"),
     ("trials_standard", "int", "count", "ok perf trials of the standard twin"),
     ("pair_jobs", "int", "count", "ok pair jobs (both twins in one process) behind a paired headline"),
-    ("speed_states_separable", "str", "us", "speed states of the separable twin's trial medians"),
-    ("speed_states_standard", "str", "us", "speed states of the standard twin's trial medians"),
+    ("speed_states_separable", "str", "us", "speed states of the separable twin's process medians (perf "
+     "trials, and pair jobs when there are any)"),
+    ("speed_states_standard", "str", "us", "speed states of the standard twin's process medians (perf trials, "
+     "and pair jobs when there are any)"),
     ("pair_rule", "str", None, "the pair stopping rule this run used (matrix.pair_target and its limits)"),
     ("pair_stop", "str", None, "why the rule stopped adding rounds for this pair (within target, a limit)"),
     ("best_speedup", "float", "ratio", "min(standard) / min(separable): the fastest runs, a floor"),

@@ -284,3 +284,34 @@ def test_tf2onnx_and_tflite_converter_models_run_end_to_end(tmp_path):
     recs = read_records(tmp_path / "res" / "r" / "records.jsonl").records
     assert {json.dumps(r["inputs"][0]["shape"]) for r in recs} == {"[1, 24, 24, 3]"}
     onnx.checker.check_model(onnx.load(str(tmp_path / "keras.onnx")))
+
+
+def test_pair_jobs_feed_each_twin_its_own_inputs_for_a_declared_pair_of_dynamic_models(tmp_path):
+    """A user's twins from another exporter: symbolic height and width, and different input names.
+    The pair rule's pair jobs load both in one process and feed each its own resolved input."""
+    import onnx
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    torch_dynamic_convnet(proj / "light.onnx", channels=8)
+    model = onnx.load(str(proj / "light.onnx"))
+    model.graph.input[0].name = "image"
+    for node in model.graph.node:
+        node.input[:] = ["image" if i == "input" else i for i in node.input]
+    onnx.save(model, str(proj / "light.onnx"))
+    torch_dynamic_convnet(proj / "heavy.onnx", channels=32)
+    prof = _profile(proj, 'models = ["light.onnx", "heavy.onnx"]\n'
+                          '[matrix.input_shapes."light.onnx"]\nimage = [1, 3, 24, 24]\n'
+                          '[matrix.input_shapes."heavy.onnx"]\ninput = [1, 3, 24, 24]\n'
+                          '[[pairs]]\nname = "mine"\nseparable = "light.onnx"\nstandard = "heavy.onnx"\n', trials=3)
+    prof.write_text(prof.read_text().replace("pair_target = 0\n", "pair_target = 0.2\n"))
+    proc = _run(prof, tmp_path / "res")
+    assert proc.returncode == 0, proc.stderr
+    recs = read_records(tmp_path / "res" / "r" / "records.jsonl").records
+    pair = [r for r in recs if r["mode"] == "pair"]
+    assert len(pair) >= 3 and all(r["status"] == "ok" for r in pair), [r.get("error") for r in pair]
+    assert pair[0]["inputs"] == [{"name": "image", "shape": [1, 3, 24, 24], "dtype": "float32"}]
+    assert pair[0]["partner"]["inputs"] == [{"name": "input", "shape": [1, 3, 24, 24], "dtype": "float32"}]
+    row = pd.read_csv(tmp_path / "res" / "r" / "pairs.csv").iloc[0]
+    assert row["family"] == "mine" and row["pair_jobs"] == len(pair) and row["speedup"] > 1.5
+    assert row["mac_ratio"] == pytest.approx(torch_dynamic_macs(24, 24, 8) / torch_dynamic_macs(24, 24, 32))
