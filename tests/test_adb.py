@@ -207,12 +207,12 @@ def test_the_pair_rule_runs_pair_jobs_over_adb_and_a_native_phone_gets_per_confi
         assert phone(srv).pair_jobs and not phone(srv, runner="native").pair_jobs
     records = [json.loads(line) for line in (tmp_path / "results" / "r" / "records.jsonl").read_text().splitlines()]
     pair = [r for r in records if r["mode"] == "pair"]
-    assert [r["trial"] for r in pair] == [0, 1, 2]
+    assert [r["trial"] for r in pair] == list(range(len(pair))) and len(pair) >= 3
     assert all(r["status"] == "ok" and r["partner_latency_ns"] and r["partner"]["inputs"] for r in pair), pair
     import pandas as pd
 
     row = pd.read_csv(tmp_path / "results" / "r" / "pairs.csv").iloc[0]
-    assert row["pair_jobs"] == 3 and row["speedup"] > 2
+    assert row["pair_jobs"] == len(pair) and row["speedup"] > 2
 
 
 def test_python_runner_missing_python_or_runtime_is_a_clear_error(tmp_path):

@@ -497,12 +497,12 @@ def test_pair_jobs_run_over_ssh_with_the_partner_model_uploaded(server, tmp_path
     run_dir = tmp_path / "res" / "r"
     records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
     pair = [r for r in records if r["mode"] == "pair"]
-    assert len(pair) == 3 and all(r["status"] == "ok" and r["device"] == "pi" for r in pair), pair
+    assert len(pair) >= 3 and all(r["status"] == "ok" and r["device"] == "pi" for r in pair), pair
     assert all(r["partner_config_id"] == "pi/digits-standard/onnxruntime/fp32/t1" for r in pair)
     import pandas as pd
 
     row = pd.read_csv(run_dir / "pairs.csv").iloc[0]
-    assert row["pair_jobs"] == 3 and row["speedup_method"].startswith("paired")
+    assert row["pair_jobs"] == len(pair) and row["speedup_method"].startswith("paired")
 
 
 def test_devices_check_on_the_command_line_passes_a_ready_device_and_names_an_unreachable_one(server, tmp_path):

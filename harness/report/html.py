@@ -129,7 +129,7 @@ PAIR_TABLE = [
 FULL_PAIR_TABLE = [
     ("pair", "pair", "t"), ("separable_median_ms", "sep ms", "ms"), ("standard_median_ms", "std ms", "ms"),
     ("speedup", "speedup", "x"), ("ci", "95% CI", "t"), ("trials_separable", "sep trials", ""),
-    ("trials_standard", "std trials", ""), ("pair_jobs", "pair jobs", ""),
+    ("trials_standard", "std trials", ""), ("pair_jobs", "pair jobs", ""), ("pair_stop", "pair rule stopped", "t"),
     ("pooled_speedup", "pooled", "x"), ("trial_speedup", "per-trial", "x"),
     ("best_speedup", "min/min", "x"), ("mac_ratio", "MAC ratio", "ratio"), ("theoretical_speedup", "1/MAC ratio", "x"),
     ("formula_ratio", "1/N+1/Dk²", "ratio"), ("efficiency", "efficiency (fraction)", "ratio"),
@@ -222,7 +222,12 @@ def _headline_section(pairs: list[dict[str, Any]]) -> list[str]:
                      f'<span class="name">{escape(pair_name(p, several))}</span>: '
                      f'<span class="speedup">{escape(speed_text(p))}</span>, '
                      f'<span class="gap">{escape(cost_text(p))}</span>{badge}</li>')
-    return ['<section id="answer"><ul class="headline">' + "".join(items) + "</ul>",
+    rule = next((p.get("pair_rule") for p in pairs if p.get("pair_rule")), None)
+    short = [f"{pair_name(p, several)}: {p['pair_stop']}" for p in pairs if p.get("pair_stop")
+             and not str(p["pair_stop"]).startswith("interval")]
+    rule_note = ([f'<p class="small pair-rule">pair rule: {escape(rule)}. Short of its target: '
+                  f'{escape("; ".join(short))}.</p>'] if rule and short else [])
+    return ['<section id="answer"><ul class="headline">' + "".join(items) + "</ul>", *rule_note,
             '<p class="small">speedup = standard / separable latency: the geometric mean over pair jobs '
             '(both twins timed in one fresh process, in alternating blocks) of each process\'s ratio, or, '
             'without pair jobs, at each twin\'s fastest speed state (geometric mean of per-trial medians); '
