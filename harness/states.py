@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -277,6 +277,13 @@ def paired_speedup(sep_medians: Sequence[float], std_medians: Sequence[float],
     half = t975(use.size - 1) * float(logs.std(ddof=1)) / math.sqrt(use.size)
     return Headline(ratio, math.exp(mean - half), math.exp(mean + half), sep_s, std_s, fast, fast,
                     paired=int(use.size))
+
+
+def paired_headline(jobs: Mapping[int, tuple[float, float]], sep_others: Sequence[float] = (),
+                    std_others: Sequence[float] = ()) -> Headline:
+    """`paired_speedup` of pair jobs given as trial -> (separable median, standard median)."""
+    order = sorted(jobs)
+    return paired_speedup([jobs[k][0] for k in order], [jobs[k][1] for k in order], sep_others, std_others)
 
 
 def pair_should_continue(headline: Headline, rounds: int, target: float, max_rounds: int,

@@ -54,6 +54,12 @@ def trials_by_config(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[int
     return out
 
 
+def trial_medians_by_config(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[int, float]]:
+    """config_id -> {trial: median latency (ns)} of the ok perf records (`trials_by_config`)."""
+    return {cid: {t: float(np.median(s)) for t, s in trials.items()}
+            for cid, trials in trials_by_config(records).items()}
+
+
 def pair_job_medians(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[int, tuple[float, float]]]:
     """(separable config_id, standard config_id) -> {trial: (median of own samples, median of the
     partner's)} from the ok pair jobs (both twins timed in one process, harness.runner pair mode)."""

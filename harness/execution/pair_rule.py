@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..plan import Config, JobSpec
-from ..records import Status
 from ..states import MIN_PAIRED_TRIALS, MIN_STATE_TRIALS
 
 PairKey = tuple[str, str, str, str, int, bool]  # device, family, runtime, precision, threads, xnnpack
@@ -52,17 +51,6 @@ def twin_pairs(jobs: Sequence[JobSpec]) -> list[Pair]:
             key = (c.device, c.family, c.runtime, c.precision, c.threads, c.xnnpack)
             sides.setdefault(key, {})[c.twin] = c
     return [Pair(s["separable"], s["standard"]) for s in sides.values() if len(s) == 2]
-
-
-def trial_medians(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[int, float]]:
-    """config_id -> {trial: median latency (ns)} of the ok perf records."""
-    import numpy as np
-
-    out: dict[str, dict[int, float]] = {}
-    for r in records:
-        if r.get("mode") == "perf" and r.get("status") == Status.OK and r.get("latency_ns"):
-            out.setdefault(r["config_id"], {})[int(r.get("trial") or 0)] = float(np.median(r["latency_ns"]))
-    return out
 
 
 Taken = set[tuple[str, str, int]]  # (config_id, mode, trial) of every job planned or recorded
@@ -128,7 +116,7 @@ class PairRule:
 
     def _paired(self, pair: Pair, done: Mapping[int, tuple[float, float]], taken: Taken,
                 sep: Mapping[int, float], std: Mapping[int, float]) -> tuple[bool, str | None, list[JobSpec]]:
-        from ..states import paired_speedup, pair_should_continue
+        from ..states import paired_headline, pair_should_continue
 
         cid = pair.separable.config_id
         tried = sorted(t for c, m, t in taken if c == cid and m == "pair")
@@ -136,8 +124,7 @@ class PairRule:
             self.outcome[pair.label] = {**self.outcome.get(pair.label, {}), "trials": len(done),
                                         "stop": "the last pair job is not ok (device lost or failing)"}
             return False, None, []
-        head = paired_speedup([done[k][0] for k in sorted(done)], [done[k][1] for k in sorted(done)],
-                              list(sep.values()), list(std.values()))
+        head = paired_headline(done, list(sep.values()), list(std.values()))
         more, why = pair_should_continue(head, len(tried), self.target, self.max_trials, paired=True)
         self.outcome[pair.label] = {"trials": len(done), "rel_half_width": head.rel_half_width}
         nxt = 1 + tried[-1] if tried else 0

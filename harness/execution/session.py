@@ -290,8 +290,8 @@ def _pair_rounds(profiles: list[Profile], devices: dict[str, Device], jobs: Jobs
     """The pair stopping rule (execution/pair_rule.py): extra interleaved rounds of the twin pairs whose
     speedup is not yet within matrix.pair_target; False if interrupted."""
     from ..records import latest_per_job, read_records
-    from ..stats import pair_job_medians
-    from .pair_rule import PairRule, trial_medians, twin_pairs
+    from ..stats import pair_job_medians, trial_medians_by_config
+    from .pair_rule import PairRule, twin_pairs
 
     rules = {p.name: rule for p in profiles
              if (rule := PairRule.from_matrix(p.matrix, paired=devices[p.name].pair_jobs)) is not None}
@@ -303,7 +303,7 @@ def _pair_rounds(profiles: list[Profile], devices: dict[str, Device], jobs: Jobs
         records = latest_per_job(read_records(writer.records_path).records) if writer.records_path.exists() else []
         taken |= {(r["config_id"], r["mode"], int(r.get("trial") or 0)) for r in records
                   if r.get("mode") in ("perf", "pair")}
-        medians = trial_medians(records)
+        medians = trial_medians_by_config(records)
         paired = pair_job_medians(records)
         extra = {name: rules[name].next_round(pairs[name], medians, taken, paired) for name in pairs}
         writer.update_meta(pair_rule={name: {"rule": rules[name].describe(), "pairs": rules[name].outcome}

@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,14 +135,11 @@ def pair_points(points: list[dict[str, Any]], run_key: str,
     """Speedup per twin pair of this run's points: pairs.csv's paired headline where the run has pair
     jobs for the pair (harness.states.paired_speedup; a new segment of the series, since the estimator
     changed), else median standard / median separable with its interval."""
-    from ..stats import pair_job_medians
-    from ..states import paired_speedup
+    from ..stats import pair_job_medians, trial_medians_by_config
+    from ..states import paired_headline
 
     paired = pair_job_medians(records or [])
-    perf: dict[str, list[float]] = {}
-    for r in records or []:
-        if r.get("mode") == "perf" and r.get("status") == Status.OK and r.get("latency_ns"):
-            perf.setdefault(str(r.get("config_id")), []).append(float(statistics.median(r["latency_ns"])))
+    perf = trial_medians_by_config(records or [])
 
     def pair_key(p: dict[str, Any]) -> tuple:
         c = p["config"]
@@ -163,8 +159,8 @@ def pair_points(points: list[dict[str, Any]], run_key: str,
         value, segment = std["value"] / sep["value"], short_hash([sep["segment"], std["segment"]])
         jobs = paired.get((sep["series"], std["series"]))
         if jobs:
-            h = paired_speedup([jobs[k][0] for k in sorted(jobs)], [jobs[k][1] for k in sorted(jobs)],
-                               perf.get(sep["series"], []), perf.get(std["series"], []))
+            h = paired_headline(jobs, list(perf.get(sep["series"], {}).values()),
+                                list(perf.get(std["series"], {}).values()))
             if h.speedup is not None:
                 value, lo, hi = h.speedup, h.ci_low, h.ci_high
                 segment = short_hash([sep["segment"], std["segment"], "paired"])

@@ -60,7 +60,7 @@ def format_pairs(pairs) -> str:
     import textwrap
 
     from ..util import text_table
-    from .headline import pair_name
+    from .headline import pair_name, short_of_target
     from .pairs import ONE_TRIAL_NOTE
 
     rows = records_of(pairs)
@@ -95,8 +95,7 @@ def format_pairs(pairs) -> str:
                  "minus separable top-1, points, paired 95% CI and McNemar's exact p on the same images", 110)
     lines += [f"energy: {pair_name(p, several)}: the separable twin uses {p['energy_ratio']:.2f}x the standard "
               f"twin's mJ per inference" for p in rows if p.get("energy_ratio") is not None]
-    lines += [f"pair rule: {pair_name(p, several)}: {p['pair_stop']}" for p in rows
-              if p.get("pair_stop") and not str(p["pair_stop"]).startswith("interval")]
+    lines += [f"pair rule: {line}" for line in short_of_target(rows, several)]
     if any(p.get("speedup_ci_note") == ONE_TRIAL_NOTE for p in rows):
         lines.append("note: 1 trial per twin: the speedups are within-process only; run more trials "
                      "(drop --quick) for an interval")

@@ -50,6 +50,13 @@ def cost_text(p: dict[str, Any]) -> str:
     return f"{verb} {abs(gap):.2f} points{interval} of top-1 ({label}{extra})"
 
 
+def short_of_target(pairs: list[dict[str, Any]], with_device: bool = False) -> list[str]:
+    """'digits onnxruntime fp32 t2: cannot reach +-2% ...' for each pair the pair rule stopped before its
+    interval was within the target (pairs.csv's pair_stop)."""
+    return [f"{pair_name(p, with_device)}: {p['pair_stop']}" for p in pairs
+            if p.get("pair_stop") and not str(p["pair_stop"]).startswith("interval")]
+
+
 def headline(p: dict[str, Any], with_device: bool = False) -> str:
     """The whole line: name, speed, cost."""
     return f"{pair_name(p, with_device)}: {speed_text(p)}, {cost_text(p)}"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..records import Status
 from . import svg
-from .headline import cost_text, pair_name, speed_text
+from .headline import cost_text, pair_name, short_of_target, speed_text
 from .spread import spread_section
 from .thermal import thermal_section
 
@@ -223,8 +223,7 @@ def _headline_section(pairs: list[dict[str, Any]]) -> list[str]:
                      f'<span class="speedup">{escape(speed_text(p))}</span>, '
                      f'<span class="gap">{escape(cost_text(p))}</span>{badge}</li>')
     rule = next((p.get("pair_rule") for p in pairs if p.get("pair_rule")), None)
-    short = [f"{pair_name(p, several)}: {p['pair_stop']}" for p in pairs if p.get("pair_stop")
-             and not str(p["pair_stop"]).startswith("interval")]
+    short = short_of_target(pairs, several)
     rule_note = ([f'<p class="small pair-rule">pair rule: {escape(rule)}. Short of its target: '
                   f'{escape("; ".join(short))}.</p>'] if rule and short else [])
     return ['<section id="answer"><ul class="headline">' + "".join(items) + "</ul>", *rule_note,

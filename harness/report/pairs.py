@@ -141,13 +141,12 @@ def headline_columns(std_trials: dict[int, list[float]], sep_trials: dict[int, l
     median, standard median) of one process) when there are any (harness.states.paired_speedup; the
     speed states are then those of the pair jobs), else at each twin's fast state over the perf
     trials (harness.states.fast_state_speedup)."""
-    from ..states import fast_state_speedup, paired_speedup
+    from ..states import fast_state_speedup, paired_headline
 
     sep_m, std_m = trial_medians(sep_trials), trial_medians(std_trials)
     note = None
     if paired:
-        h = paired_speedup([paired[k][0] for k in sorted(paired)], [paired[k][1] for k in sorted(paired)],
-                           sep_m, std_m)
+        h = paired_headline(paired, sep_m, std_m)
         method = PAIRED_METHOD
         if h.ci_low is None:
             note = "1 pair job: no 95% CI"

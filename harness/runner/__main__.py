@@ -40,6 +40,12 @@ def _perf(backend: Any, job: dict, result: dict) -> None:
     result["stop_reason"] = reason
 
 
+def _model_file(path: str) -> str:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: model file not found on the device")
+    return path
+
+
 def _paired(backend: Any, job: dict, result: dict) -> None:
     """Both twins loaded and warmed, then timed in alternating blocks (measure.measure_paired)."""
     from .backends import make_backend
@@ -47,10 +53,8 @@ def _paired(backend: Any, job: dict, result: dict) -> None:
 
     if not job.get("partner_model_path"):
         raise ValueError("pair mode needs partner_model_path (the other twin's model)")
-    partner_job = {**job, "model_path": job["partner_model_path"], "inputs": job.get("partner_inputs"),
+    partner_job = {**job, "model_path": _model_file(job["partner_model_path"]), "inputs": job.get("partner_inputs"),
                    "eval_path": None, "mode": "perf"}
-    if not os.path.exists(partner_job["model_path"]):
-        raise FileNotFoundError(f"{partner_job['model_path']}: model file not found on the device")
     partner = make_backend(partner_job)
     side: dict[str, Any] = {}
     _first_inference(partner, partner_job, side)
@@ -184,9 +188,7 @@ def run_job(job: dict) -> dict:
             load_tflite_interpreter_module()
         result["rss_after_imports_bytes"] = rss_bytes()
 
-        model_path = job["model_path"]
-        if not os.path.exists(model_path):
-            raise FileNotFoundError(f"{model_path}: model file not found on the device")
+        _model_file(job["model_path"])
         t0 = time.perf_counter_ns()
         backend = make_backend(job)
         result["init_ns"] = time.perf_counter_ns() - t0
