@@ -89,6 +89,14 @@ def real_ort_profile(model: Path, tmp_path: Path, runs: int = 3) -> str:
     return Path(sess.end_profiling()).read_text()
 
 
+def written_records(path: Path) -> list[dict]:
+    """The complete records of a records.jsonl that a run may still be writing (a cut-off last line,
+    or no file yet, is not a record)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+
+
 def interrupt_after_first_record(run_dir: Path) -> None:
     """As if the run was stopped after its first job: one record left, run.json interrupted."""
     path = run_dir / "records.jsonl"

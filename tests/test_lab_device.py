@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, assert_clean_error, edgebench
+from conftest import REPO, assert_clean_error, edgebench, written_records
 from labgrid_fixtures import Coordinator, Exporter, free_port, network_service
 from sshd import Sshd, need
 
@@ -95,10 +95,7 @@ def _toml(value) -> str:
 
 
 def records(run_dir: Path) -> list[dict]:
-    path = run_dir / "records.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+    return written_records(run_dir / "records.jsonl")
 
 
 def spans(recs: list[dict]) -> list[tuple[float, float]]:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from adbserver import AdbServer, FakeDevice
-from conftest import REPO, need
+from conftest import REPO, need, written_records as records
 
 TERMUX_PY = "/data/data/com.termux/files/usr/bin/python3"
 MATRIX = """
@@ -30,12 +30,6 @@ min_runs = 10
 min_time_s = 0.2
 max_time_s = 1.0
 """
-
-
-def records(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
 
 
 def write_profile(tmp_path: Path, port: int, trials: int, extra: str = "") -> Path:

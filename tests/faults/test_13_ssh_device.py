@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, ZOO, assert_clean_error, edgebench, small_tmpfs
+from conftest import REPO, ZOO, assert_clean_error, edgebench, small_tmpfs, written_records as records
 from sshd import Sshd, need
 
 from harness.devices.ssh import SshDevice
@@ -47,12 +47,6 @@ def write_profile(path: Path, table: dict, models: list[str], trials: int = 1) -
     body = "[device]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
     path.write_text(body + MATRIX.format(models=json.dumps(models), trials=trials))
     return path
-
-
-def records(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
 
 
 # finding 1 -----------------------------------------------------------------------------------------

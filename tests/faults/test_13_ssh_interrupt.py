@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, edgebench
+from conftest import REPO, edgebench, written_records as records
 from sshd import Sshd, need
 
 MATRIX = """
@@ -29,12 +29,6 @@ min_runs = 10
 min_time_s = 1.5
 max_time_s = 2.0
 """
-
-
-def records(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
 
 
 def runners_in(workdir: Path) -> list[int]:

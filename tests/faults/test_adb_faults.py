@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from adbserver import AdbServer, FakeDevice
-from conftest import REPO, ZOO, need
+from conftest import REPO, ZOO, need, written_records as records
 
 TERMUX_PY = "/data/data/com.termux/files/usr/bin/python3"
 MATRIX = """
@@ -36,12 +36,6 @@ def profile(tmp_path: Path, port: int, models: str, trials: int) -> Path:
     p.write_text(f'[device]\nname = "pixel"\nkind = "adb"\nserial = "EDGE0001"\nadb_port = {port}\n'
                  f'python = "{TERMUX_PY}"\n' + MATRIX.format(models=models, trials=trials))
     return p
-
-
-def records(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
 
 
 def start(prof: Path, out: Path) -> subprocess.Popen:

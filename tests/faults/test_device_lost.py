@@ -7,11 +7,10 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 
-from conftest import REPO
+from conftest import REPO, written_records as records
 from sshd import Sshd, need
 
 MATRIX = """
@@ -30,12 +29,6 @@ min_time_s = 0.2
 max_time_s = 1.0
 """
 # 2 twins x 2 runtimes x 4 trials = 16 jobs per device
-
-
-def records(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
 
 
 def test_lost_ssh_device_keeps_its_records_marks_the_rest_and_the_local_device_finishes(tmp_path):
